@@ -1,0 +1,89 @@
+"""The KV store contract.
+
+The KV store holds small mutable records: freshness state, the latest-snapshot mirror,
+snapshot jobs, the document cache and its state, the watcher lease. Records live in
+named *sets* (like Aerospike sets, like tables) and are JSON-serialisable dicts.
+
+Contract every backend honours (tests/unit/test_kv_contract.py checks it):
+
+- ``get`` returns ``None`` for a missing or expired key, never raises for absence.
+- Every write bumps the record's ``generation`` by one; a new record has generation 1.
+- ``put`` is last-writer-wins; ``cas`` writes only when the stored generation equals
+  ``expected_generation`` (0 means "must not exist") and returns the new generation,
+  or ``None`` when another writer got there first. The check and the write are atomic
+  across threads and processes.
+- A ``ttl_s`` makes a record expire that many seconds after the write; an expired
+  record is invisible to ``get`` and ``scan`` (and may be reaped lazily).
+- ``scan`` yields the live records of a set whose key starts with ``prefix``, in key
+  order; it sees every record written before the call began.
+- ``put_many`` writes a batch in one round trip where the backend can; ``delete_set``
+  drops every record of a set.
+- Failures to reach the store raise ``StoreUnavailable`` naming the store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Record:
+    value: dict[str, Any]
+    generation: int
+
+
+class KVStore(ABC):
+    name = "kv"
+
+    @abstractmethod
+    def get(self, set_name: str, key: str) -> Record | None: ...
+
+    @abstractmethod
+    def put(self, set_name: str, key: str, value: dict[str, Any], ttl_s: int | None = None) -> int:
+        """Write unconditionally; return the new generation."""
+
+    @abstractmethod
+    def cas(
+        self,
+        set_name: str,
+        key: str,
+        value: dict[str, Any],
+        expected_generation: int,
+        ttl_s: int | None = None,
+    ) -> int | None:
+        """Write only if the record's generation is ``expected_generation`` (0: absent)."""
+
+    @abstractmethod
+    def delete(self, set_name: str, key: str, expected_generation: int | None = None) -> bool:
+        """Remove a record; with ``expected_generation``, only if it still matches. True if removed."""
+
+    @abstractmethod
+    def scan(self, set_name: str, prefix: str = "") -> Iterator[tuple[str, Record]]: ...
+
+    def put_many(
+        self, set_name: str, items: Iterable[tuple[str, dict[str, Any]]], ttl_s: int | None = None
+    ) -> int:
+        """Write many records; return how many. Backends override for one round trip."""
+        n = 0
+        for key, value in items:
+            self.put(set_name, key, value, ttl_s)
+            n += 1
+        return n
+
+    def delete_set(self, set_name: str, prefix: str = "") -> int:
+        """Remove every record of a set whose key starts with ``prefix``; return how many."""
+        n = 0
+        for key, _ in list(self.scan(set_name, prefix)):
+            if self.delete(set_name, key):
+                n += 1
+        return n
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` if the store cannot serve reads and writes."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (called at shutdown and after fork in tests)."""
