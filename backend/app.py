@@ -1,0 +1,63 @@
+"""The application factory (STYLE.md: like flaskr).
+
+``create_app`` does no work beyond wiring: no network, no threads. The watcher is
+started by ``layer serve`` / ``layer watcher``, never here, so gunicorn workers do not
+each start one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from backend import auth, extensions
+from backend.errors import LayerError
+from backend.stores.errors import StoreUnavailable
+from backend.views import health, namespaces, proxy
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_errors(app: Flask) -> None:
+    @app.errorhandler(LayerError)
+    def layer_error(exc: LayerError) -> tuple[Response, int]:
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(StoreUnavailable)
+    def store_down(exc: StoreUnavailable) -> tuple[Response, int]:
+        log.error("store unavailable", extra={"store": exc.store, "error": exc.message})
+        return _error(503, "store_unavailable", f"{exc.store} unavailable: {exc.message}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = "request body is larger than LAYER_MAX_BODY_BYTES"
+        return _error(status, code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return _error(500, "internal", "internal error; see the server log")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask("layer")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    extensions.init_app(app, settings)
+    auth.init_app(app)
+    register_errors(app)
+    for bp in (health.bp, namespaces.bp, proxy.bp):
+        app.register_blueprint(bp)
+    return app

@@ -1,0 +1,70 @@
+"""The objects a Layer app holds, each in ``app.extensions["layer.<name>"]``.
+
+Constructed in ``create_app`` without I/O: stores and the upstream session open their
+connections lazily, once per process, so gunicorn workers never share a parent's
+sockets. Views reach them through the accessors below, never through globals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Flask, current_app
+
+from backend.freshness import FreshnessStore
+from backend.inventory import Inventory
+from backend.lease import Lease
+from backend.stores.kv_base import KVStore
+from backend.stores.object_base import ObjectStore
+from backend.stores.registry import open_kv, open_object_store
+from backend.upstream import Upstream
+from backend.watcher import Watcher
+from common.settings import Settings
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    kv = open_kv(settings.kv_url)
+    store = open_object_store(settings.object_store_url)
+    upstream = Upstream(settings)
+    freshness = FreshnessStore(kv)
+    app.extensions["layer.settings"] = settings
+    app.extensions["layer.kv"] = kv
+    app.extensions["layer.store"] = store
+    app.extensions["layer.upstream"] = upstream
+    app.extensions["layer.freshness"] = freshness
+    app.extensions["layer.inventory"] = Inventory(settings, upstream, freshness)
+    app.extensions["layer.watcher"] = Watcher(
+        settings, upstream, freshness, Lease(kv, settings.lease_ttl_ms)
+    )
+
+
+def _get(name: str) -> Any:
+    return current_app.extensions[f"layer.{name}"]
+
+
+def get_settings() -> Settings:
+    return cast(Settings, _get("settings"))
+
+
+def get_kv() -> KVStore:
+    return cast(KVStore, _get("kv"))
+
+
+def get_store() -> ObjectStore:
+    return cast(ObjectStore, _get("store"))
+
+
+def get_upstream() -> Upstream:
+    return cast(Upstream, _get("upstream"))
+
+
+def get_freshness() -> FreshnessStore:
+    return cast(FreshnessStore, _get("freshness"))
+
+
+def get_inventory() -> Inventory:
+    return cast(Inventory, _get("inventory"))
+
+
+def get_watcher() -> Watcher:
+    return cast(Watcher, _get("watcher"))

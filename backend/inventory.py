@@ -1,0 +1,140 @@
+"""The enriched namespace listing (seed 000, "List namespaces").
+
+One upstream list page, then one metadata call per namespace, concurrently; each row
+gets the watcher's freshness, the cache state, labels and the shadow flag. A failed
+metadata call degrades its row (``metadata_error``) instead of dropping it. Whole
+responses are cached per process for ``NAMESPACE_LIST_CACHE_TTL_MS`` per (prefix,
+cursor, page_size); concurrent misses for one key share one fan-out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from backend.errors import BadRequest, LayerError, UpstreamError
+from backend.freshness import Freshness, FreshnessStore
+from backend.upstream import Upstream
+from common.settings import Settings
+from common.timeutil import ms_from_iso
+
+CacheStateFn = Callable[[str, Freshness], dict[str, Any]]
+MAX_CACHED_PAGES = 256
+
+
+def cold_cache_state(ns: str, fr: Freshness) -> dict[str, Any]:
+    return {"state": "cold", "warm_inflight": False}
+
+
+class Inventory:
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: Upstream,
+        freshness: FreshnessStore,
+        *,
+        cache_state: CacheStateFn = cold_cache_state,
+        on_cache: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.freshness = freshness
+        self.cache_state = cache_state
+        self.on_cache = on_cache
+        self._cache: OrderedDict[tuple[str, str, int], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._inflight: dict[tuple[str, str, int], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.settings.watch_concurrency, thread_name_prefix="layer-list"
+                )
+            return self._pool
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _cached(self, key: tuple[str, str, int]) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                self._cache.move_to_end(key)
+                return hit[1]
+            return None
+
+    def page(self, prefix: str | None, cursor: str | None, page_size: int) -> dict[str, Any]:
+        key = (prefix or "", cursor or "", page_size)
+        ttl_s = self.settings.list_cache_ttl_ms / 1000
+        if ttl_s > 0:
+            hit = self._cached(key)
+            if hit is not None:
+                self._count(True)
+                return hit
+            with self._lock:
+                flight = self._inflight.setdefault(key, threading.Lock())
+            with flight:
+                hit = self._cached(key)
+                if hit is not None:
+                    self._count(True)
+                    return hit
+                self._count(False)
+                body = self._build(prefix, cursor, page_size)
+                with self._lock:
+                    self._cache[key] = (time.monotonic() + ttl_s, body)
+                    self._cache.move_to_end(key)
+                    while len(self._cache) > MAX_CACHED_PAGES:
+                        self._cache.popitem(last=False)
+                    self._inflight.pop(key, None)
+                return body
+        self._count(False)
+        return self._build(prefix, cursor, page_size)
+
+    def _count(self, hit: bool) -> None:
+        if self.on_cache is not None:
+            self.on_cache(hit)
+
+    def _build(self, prefix: str | None, cursor: str | None, page_size: int) -> dict[str, Any]:
+        try:
+            listing = self.upstream.list_namespaces(prefix=prefix, cursor=cursor, page_size=min(page_size, 1000))
+        except UpstreamError as exc:
+            if exc.upstream_status == 400 and cursor:
+                raise BadRequest("cursor is not a valid listing cursor", param="cursor") from None
+            raise
+        names = [
+            item["id"] for item in listing["namespaces"] if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+        rows = list(self.pool.map(self.row, names))
+        next_cursor = listing.get("next_cursor") or None
+        return {"namespaces": rows, "next_cursor": next_cursor}
+
+    def row(self, ns: str) -> dict[str, Any]:
+        fr = self.freshness.get(ns)
+        row: dict[str, Any] = {
+            "name": ns,
+            "row_count": None,
+            "size_bytes": None,
+            "stable_as_of_ms": fr.stable_as_of,
+            "is_stable": fr.is_stable,
+            "cache_state": self.cache_state(ns, fr),
+            "last_write_ms": fr.last_write_ms,
+            "shadow": self.settings.is_shadow(ns),
+            "labels": self.settings.labels_for(ns),
+        }
+        try:
+            meta = self.upstream.metadata(ns)
+        except LayerError as exc:
+            row["metadata_error"] = exc.message
+            return row
+        row["row_count"] = meta.get("approx_row_count")
+        row["size_bytes"] = meta.get("approx_logical_bytes")
+        row["last_write_ms"] = ms_from_iso(meta.get("last_write_at"))
+        return row

@@ -1,0 +1,79 @@
+"""The watcher lease: one watcher per deployment (DESIGN.md "The watcher").
+
+A single KV record ``lease/watcher`` holds the holder's id and expiry. Taking and
+renewing it are compare-and-set on the record's generation, so two contenders can
+never both believe they hold it. The generation the holder last wrote is its fencing
+token: before a durable write the holder re-reads the record and proceeds only if the
+generation is still its own (``still_held``), so a paused leader that lost the lease
+stops writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+
+from backend.stores.kv_base import KVStore
+from common.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+SET = "lease"
+KEY = "watcher"
+
+
+def make_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Lease:
+    def __init__(self, kv: KVStore, ttl_ms: int, holder: str | None = None) -> None:
+        self.kv = kv
+        self.ttl_ms = ttl_ms
+        self.holder = holder or make_holder_id()
+        self.generation: int | None = None
+
+    def acquire(self) -> bool:
+        """Take or renew the lease; True when this process holds it afterwards."""
+        now = now_ms()
+        rec = self.kv.get(SET, KEY)
+        value = {"holder": self.holder, "expires_ms": now + self.ttl_ms, "renewed_ms": now}
+        ttl_s = max(1, -(-self.ttl_ms // 1000))
+        if rec is None:
+            gen = self.kv.cas(SET, KEY, value, 0, ttl_s=ttl_s)
+        elif rec.value.get("holder") == self.holder or int(rec.value.get("expires_ms", 0)) < now:
+            gen = self.kv.cas(SET, KEY, value, rec.generation, ttl_s=ttl_s)
+        else:
+            gen = None
+        if gen is None:
+            if self.generation is not None:
+                log.warning("watcher lease lost", extra={"holder": self.holder})
+            self.generation = None
+            return False
+        if self.generation is None:
+            log.info("watcher lease acquired", extra={"holder": self.holder})
+        self.generation = gen
+        return True
+
+    def still_held(self) -> bool:
+        """The fencing check: the record is still the one this holder last wrote, unexpired."""
+        if self.generation is None:
+            return False
+        rec = self.kv.get(SET, KEY)
+        return (
+            rec is not None
+            and rec.generation == self.generation
+            and rec.value.get("holder") == self.holder
+            and int(rec.value.get("expires_ms", 0)) >= now_ms()
+        )
+
+    def release(self) -> None:
+        if self.generation is not None:
+            self.kv.delete(SET, KEY, expected_generation=self.generation)
+            self.generation = None
+
+    def current(self) -> dict[str, object] | None:
+        rec = self.kv.get(SET, KEY)
+        return None if rec is None else dict(rec.value)

@@ -1,0 +1,244 @@
+"""The client Layer uses to speak to Turbopuffer (TURBOPUFFER.md).
+
+One ``requests.Session`` per process (created lazily, so a gunicorn worker never
+inherits its parent's sockets), pooled, with explicit connect/read timeouts and
+``Accept-Encoding: identity``. Reads are retried on connection errors, timeouts, 408,
+409, 429 and 5xx with the SDKs' jittered exponential backoff, honouring
+``retry-after-ms``, ``Retry-After`` and ``x-should-retry``, inside a total time budget.
+Writes are sent once: a retried write could apply twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from backend.errors import UpstreamError, UpstreamNotFound, UpstreamTimeout
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+MAX_BACKOFF_S = 8.0
+
+
+def backoff_delay(attempt: int, rand: float) -> float:
+    """The SDKs' backoff: ``min(0.25 s × 2^n, 8 s) × (1 − rand×0.25)``."""
+    return min(0.25 * (2**attempt), MAX_BACKOFF_S) * (1 - rand * 0.25)
+
+
+def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait the upstream asked for, from ``retry-after-ms`` or ``Retry-After``."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if ra is None:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return resp.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"][:500]
+    return resp.text[:200]
+
+
+class Upstream:
+    """Turbopuffer over HTTP. Thread-safe; one instance per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        on_request: Callable[[str, str, int | None, float], None] | None = None,
+    ) -> None:
+        self.base_url = settings.turbopuffer_base_url
+        self._key = settings.turbopuffer_api_key
+        self.timeout = (settings.upstream_connect_timeout_s, settings.upstream_read_timeout_s)
+        self.retries = settings.upstream_retries
+        self.budget_s = settings.upstream_retry_budget_s
+        self.pool_size = max(settings.watch_concurrency, 64)
+        self._sleep = sleep
+        self._rand = rand
+        self._on_request = on_request
+        self._lock = threading.Lock()
+        self._session: requests.Session | None = None
+        self._pid = 0
+
+    # -- transport ---------------------------------------------------------------------
+    @property
+    def session(self) -> requests.Session:
+        pid = os.getpid()
+        if self._session is None or self._pid != pid:
+            with self._lock:
+                if self._session is None or self._pid != pid:
+                    s = requests.Session()
+                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+                    s.mount("http://", adapter)
+                    s.mount("https://", adapter)
+                    s.headers.update({"Accept-Encoding": "identity", "User-Agent": "layer/0.1"})
+                    if self._key:
+                        s.headers["Authorization"] = f"Bearer {self._key}"
+                    self._session, self._pid = s, pid
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _send_once(
+        self, method: str, path: str, params: Any, data: bytes | None, headers: Mapping[str, str] | None,
+        timeout: tuple[float, float] | None, route: str,
+    ) -> requests.Response:
+        t0 = time.perf_counter()
+        status: int | None = None
+        try:
+            resp = self.session.request(
+                method, self.base_url + path, params=params, data=data,
+                headers=dict(headers or {}), timeout=timeout or self.timeout, allow_redirects=False,
+            )
+            status = resp.status_code
+            return resp
+        finally:
+            if self._on_request is not None:
+                self._on_request(method, route, status, time.perf_counter() - t0)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool,
+        timeout: tuple[float, float] | None = None,
+        route: str = "other",
+    ) -> requests.Response:
+        """Send a request; retry it (when ``retry``) per the policy. Returns the last response.
+
+        Raises ``UpstreamTimeout`` / ``UpstreamError`` only when no response was ever
+        received; a response with an error status is returned for the caller to map.
+        """
+        if json_body is not None:
+            data = orjson.dumps(json_body)
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+        deadline = time.monotonic() + self.budget_s
+        attempt = 0
+        while True:
+            wait: float | None
+            try:
+                resp = self._send_once(method, path, params, data, headers, timeout, route)
+            except requests.Timeout as exc:
+                last_exc: Exception = exc
+                resp = None
+            except requests.ConnectionError as exc:
+                last_exc = exc
+                resp = None
+            if resp is not None:
+                should = resp.headers.get("x-should-retry")
+                retryable = resp.status_code in RETRY_STATUSES if should is None else should == "true"
+                if not (retry and retryable) or attempt >= self.retries:
+                    return resp
+                wait = retry_after_s(resp.headers)
+            else:
+                if not retry or attempt >= self.retries:
+                    self._raise_transport(last_exc, method, path)
+                wait = None
+            delay = backoff_delay(attempt, self._rand()) if wait is None else wait
+            if time.monotonic() + delay > deadline:
+                if resp is not None:
+                    return resp
+                self._raise_transport(last_exc, method, path)
+            log.info("upstream retry", extra={"attempt": attempt + 1, "path_route": route, "delay_s": round(delay, 3)})
+            self._sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _raise_transport(exc: Exception, method: str, path: str) -> None:
+        if isinstance(exc, requests.Timeout):
+            raise UpstreamTimeout(f"upstream timed out on {method} {path}") from None
+        raise UpstreamError(f"upstream unreachable on {method} {path}: {type(exc).__name__}") from None
+
+    # -- typed calls (Layer's own use; errors mapped) ----------------------------------
+    def _json(self, resp: requests.Response, what: str) -> Any:
+        if resp.status_code == 404:
+            raise UpstreamNotFound(f"{what}: not found upstream ({_error_text(resp)})")
+        if resp.status_code >= 400:
+            cls = UpstreamTimeout if resp.status_code in (408, 504) else UpstreamError
+            raise cls(
+                f"{what}: upstream answered {resp.status_code}: {_error_text(resp)}",
+                upstream_status=resp.status_code,
+            )
+        try:
+            return orjson.loads(resp.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{what}: upstream sent invalid JSON", upstream_status=resp.status_code) from None
+
+    def list_namespaces(self, prefix: str | None = None, cursor: str | None = None, page_size: int = 100) -> dict[str, Any]:
+        params: dict[str, Any] = {"page_size": page_size}
+        if prefix:
+            params["prefix"] = prefix
+        if cursor:
+            params["cursor"] = cursor
+        resp = self.send("GET", "/v1/namespaces", params=params, retry=True, route="list_namespaces")
+        body = self._json(resp, "list namespaces")
+        if not isinstance(body, dict) or not isinstance(body.get("namespaces"), list):
+            raise UpstreamError("list namespaces: unexpected payload", upstream_status=resp.status_code)
+        return body
+
+    def metadata(self, ns: str, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
+        resp = self.send("GET", f"/v2/namespaces/{quote(ns, safe='')}/metadata", retry=True, timeout=timeout, route="metadata")
+        body = self._json(resp, f"namespace {ns!r} metadata")
+        if not isinstance(body, dict):
+            raise UpstreamError(f"namespace {ns!r} metadata: unexpected payload", upstream_status=resp.status_code)
+        return body
+
+    def query(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = self.send("POST", f"/v2/namespaces/{quote(ns, safe='')}/query", json_body=body, retry=True, route="query")
+        out = self._json(resp, f"query on {ns!r}")
+        if not isinstance(out, dict):
+            raise UpstreamError(f"query on {ns!r}: unexpected payload", upstream_status=resp.status_code)
+        return out
+
+    def write(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = self.send("POST", f"/v2/namespaces/{quote(ns, safe='')}", json_body=body, retry=False, route="write")
+        out = self._json(resp, f"write to {ns!r}")
+        return out if isinstance(out, dict) else {}
+
+    def ping(self) -> None:
+        """Raise ``UpstreamError`` unless the upstream answers a one-item listing."""
+        resp = self.send("GET", "/v1/namespaces", params={"page_size": 1}, retry=False, timeout=(2.0, 5.0), route="ping")
+        self._json(resp, "upstream readiness")

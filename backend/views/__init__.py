@@ -1,0 +1,1 @@
+"""Blueprints: one short module per resource."""

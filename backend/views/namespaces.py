@@ -1,0 +1,32 @@
+"""Layer's own namespace routes: the enriched listing and metadata with the layer block."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, jsonify
+
+from backend import params
+from backend.extensions import get_freshness, get_inventory, get_upstream
+
+bp = Blueprint("namespaces", __name__)
+
+CURSOR_RE = re.compile(r"[A-Za-z0-9+/=_\-.:~]+")
+
+
+@bp.get("/v2/namespaces")
+def list_namespaces() -> Response:
+    prefix = params.str_arg("prefix", max_len=128, pattern=re.compile(r"[A-Za-z0-9\-_.]*"))
+    cursor = params.str_arg("cursor", max_len=1024, pattern=CURSOR_RE)
+    page_size = params.int_arg("page_size", 100, lo=1, hi=1000, cap=True)
+    assert page_size is not None
+    return jsonify(get_inventory().page(prefix, cursor, page_size))
+
+
+@bp.get("/v2/namespaces/<ns>/metadata")
+def metadata(ns: str) -> Response:
+    params.namespace(ns)
+    meta = get_upstream().metadata(ns)
+    fr = get_freshness().get(ns)
+    meta["layer"] = {"stable_as_of": fr.stable_as_of, "is_stable": fr.is_stable}
+    return jsonify(meta)

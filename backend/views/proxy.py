@@ -1,0 +1,63 @@
+"""The query path with its cut decision, stamped writes, and the verbatim proxy."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import orjson
+from flask import Blueprint, Response, request
+
+from backend import params
+from backend.extensions import get_freshness, get_settings, get_upstream
+from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
+from common.timeutil import now_ms
+
+bp = Blueprint("proxy", __name__)
+
+
+def _relay(method: str, path: str, data: bytes | None, *, retry: bool, route: str) -> Response:
+    resp = get_upstream().send(
+        method,
+        path,
+        params=request.query_string or None,
+        data=data,
+        headers=forward_headers(request.headers),
+        retry=retry,
+        route=route,
+    )
+    return Response(resp.content, status=resp.status_code, headers=response_headers(resp))
+
+
+@bp.post("/v2/namespaces/<ns>/query")
+def query(ns: str) -> Response:
+    params.namespace(ns)
+    body = params.json_object_body()
+    cut = decide_cut(body, get_freshness().get(ns))
+    body = apply_cut(body, get_settings().watermark_attribute, cut)
+    out = _relay("POST", f"/v2/namespaces/{quote(ns, safe='')}/query", orjson.dumps(body), retry=True, route="query")
+    out.headers["X-Layer-Cut"] = cut.header
+    out.headers["Content-Type"] = "application/json"
+    return out
+
+
+@bp.post("/v2/namespaces/<ns>")
+def write(ns: str) -> Response:
+    params.namespace(ns)
+    body = stamp_write(params.json_object_body(), get_settings().watermark_attribute, now_ms())
+    return _relay("POST", f"/v2/namespaces/{quote(ns, safe='')}", orjson.dumps(body), retry=False, route="write")
+
+
+@bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+@bp.route("/v2/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+def passthrough(rest: str) -> Response:
+    parts = rest.split("/")
+    if len(parts) >= 2 and parts[0] == "namespaces":
+        params.namespace(parts[1])
+    if any(p in ("", ".", "..") for p in parts):
+        from backend.errors import BadRequest
+
+        raise BadRequest("path has empty or dot segments", param="path")
+    version = request.path.split("/", 2)[1]
+    method = request.method
+    retry = method in ("GET", "HEAD") or rest.endswith("/query")
+    return _relay(method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough")

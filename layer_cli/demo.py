@@ -1,0 +1,75 @@
+"""``layer demo``: the emulator with demo data, the backend wired to it, the dashboard.
+
+Nothing to configure: stores go to a fresh temporary directory (or ``--data-dir``),
+ports default to 8700/8701 and fall back to free ones when taken, and facets are
+configured for ``products`` so the watcher writes its snapshot history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from backend.app import create_app
+from backend.inprocess import InProcessServer
+from common.settings import Settings
+from emulator.server import EmulatorServer
+
+DEMO_FACETS = (("products", ("category", "brand", "tags")), ("prod-*", ("status",)))
+DEMO_LABELS = (("prod-*", (("env", "prod"),)), ("staging-*", (("env", "staging"),)), ("dev-*", (("env", "dev"),)))
+
+
+def _port_or_free(port: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+
+def demo_settings(upstream_url: str, data_dir: Path) -> Settings:
+    return Settings.from_env(
+        {},
+        turbopuffer_base_url=upstream_url,
+        kv_url=f"sqlite://{data_dir / 'layer.sqlite'}",
+        object_store_url=f"file://{data_dir / 'objects'}",
+        watch_interval_ms=1000,
+        facets=DEMO_FACETS,
+        labels=DEMO_LABELS,
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print("layer demo: generating demo data and starting the emulator ...", flush=True)
+    emu = EmulatorServer(port=_port_or_free(args.emulator_port), demo=True, seed=args.seed).start()
+    app = create_app(demo_settings(emu.url, data_dir))
+    backend = InProcessServer(app, port=_port_or_free(args.port), watch=True).start()
+    print(f"  emulator (fake Turbopuffer): {emu.url}", flush=True)
+    print(f"  Layer backend:               {backend.url}", flush=True)
+    print(f"  stores:                      {data_dir}", flush=True)
+    print(f"  try: curl -s '{backend.url}/v2/namespaces?page_size=5'", flush=True)
+    try:
+        if args.headless:
+            print("serving until Ctrl-C", flush=True)
+            stop = threading.Event()
+            while not stop.wait(3600):
+                pass
+        else:
+            time.sleep(0.5)
+            from tui.run import run_dashboard
+
+            return run_dashboard(backend.url, None, 5.0)
+    except KeyboardInterrupt:
+        print("\nlayer demo: stopping", flush=True)
+    finally:
+        backend.stop()
+        emu.stop()
+    return 0
