@@ -1,0 +1,194 @@
+"""Every branch of the upstream client's retry and error mapping, with ``responses``."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+import requests
+import responses
+
+from backend.errors import UpstreamError, UpstreamNotFound, UpstreamTimeout
+from backend.upstream import Upstream, backoff_delay, retry_after_s
+from common.settings import Settings
+
+BASE = "http://tpuf.test"
+LIST = f"{BASE}/v1/namespaces"
+META = f"{BASE}/v2/namespaces/products/metadata"
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def up(sleeps: list[float]) -> Upstream:
+    settings = Settings.from_env({}, turbopuffer_base_url=BASE, turbopuffer_api_key="tpuf_secret_key", upstream_retries=4, upstream_retry_budget_s=60.0)
+    return Upstream(settings, sleep=sleeps.append, rand=lambda: 0.0)
+
+
+def test_backoff_follows_the_sdk_formula() -> None:
+    assert backoff_delay(0, 0.0) == 0.25
+    assert backoff_delay(2, 0.0) == 1.0
+    assert backoff_delay(10, 0.0) == 8.0
+    assert backoff_delay(1, 1.0) == pytest.approx(0.375)
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_s({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_s({"retry-after": "2"}) == 2.0
+    date = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8 <= (retry_after_s({"retry-after": date}) or 0) <= 10.5
+    assert retry_after_s({"retry-after": "garbage"}) is None
+    assert retry_after_s({}) is None
+
+
+@responses.activate
+def test_sends_identity_encoding_and_upstream_key(up: Upstream) -> None:
+    responses.get(LIST, json={"namespaces": [{"id": "a"}]})
+    up.list_namespaces(page_size=10)
+    sent = responses.calls[0].request
+    assert sent.headers["Accept-Encoding"] == "identity"
+    assert sent.headers["Authorization"] == "Bearer tpuf_secret_key"
+    assert "page_size=10" in (sent.url or "")
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
+def test_reads_retry_on_retryable_statuses(up: Upstream, sleeps: list[float], status: int) -> None:
+    responses.get(META, json={"status": "error", "error": "busy"}, status=status)
+    responses.get(META, json={"index": {"status": "up-to-date"}})
+    assert up.metadata("products")["index"]["status"] == "up-to-date"
+    assert len(responses.calls) == 2
+    assert sleeps == [0.25]
+
+
+@responses.activate
+def test_honours_retry_after_ms_and_retry_after(up: Upstream, sleeps: list[float]) -> None:
+    responses.get(META, status=429, headers={"retry-after-ms": "700"}, json={"status": "error", "error": "slow down"})
+    responses.get(META, status=429, headers={"Retry-After": "2"}, json={"status": "error", "error": "slow down"})
+    responses.get(META, json={"index": {}})
+    up.metadata("products")
+    assert sleeps == [0.7, 2.0]
+
+
+@responses.activate
+def test_backoff_grows_exponentially_then_gives_up_with_502(up: Upstream, sleeps: list[float]) -> None:
+    responses.get(META, status=500, json={"status": "error", "error": "boom"})
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products")
+    assert info.value.status == 502
+    assert info.value.upstream_status == 500
+    assert "boom" in info.value.message
+    assert sleeps == [0.25, 0.5, 1.0, 2.0]
+    assert len(responses.calls) == 5
+
+
+@responses.activate
+def test_x_should_retry_false_stops_retries(up: Upstream, sleeps: list[float]) -> None:
+    responses.get(META, status=503, headers={"x-should-retry": "false"}, json={"status": "error", "error": "no"})
+    with pytest.raises(UpstreamError):
+        up.metadata("products")
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_x_should_retry_true_retries_a_400(up: Upstream, sleeps: list[float]) -> None:
+    responses.get(META, status=400, headers={"x-should-retry": "true"}, json={"status": "error", "error": "x"})
+    responses.get(META, json={"ok": 1})
+    assert up.metadata("products") == {"ok": 1}
+
+
+@responses.activate
+def test_writes_are_never_retried(up: Upstream, sleeps: list[float]) -> None:
+    responses.post(f"{BASE}/v2/namespaces/products", status=503, json={"status": "error", "error": "down"})
+    with pytest.raises(UpstreamError):
+        up.write("products", {"upsert_rows": [{"id": 1}]})
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_404_maps_to_not_found_without_retry(up: Upstream) -> None:
+    responses.get(META, status=404, json={"status": "error", "error": "namespace 'products' not found"})
+    with pytest.raises(UpstreamNotFound) as info:
+        up.metadata("products")
+    assert info.value.status == 404
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_other_4xx_maps_to_502_with_upstream_status(up: Upstream) -> None:
+    responses.get(META, status=401, json={"status": "error", "error": "bad key"})
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products")
+    assert info.value.status == 502 and info.value.upstream_status == 401
+
+
+@responses.activate
+def test_connection_errors_retry_then_502(up: Upstream, sleeps: list[float]) -> None:
+    responses.get(META, body=requests.ConnectionError("refused"))
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products")
+    assert info.value.status == 502 and "unreachable" in info.value.message
+    assert len(sleeps) == 4
+
+
+@responses.activate
+def test_connection_error_then_success(up: Upstream) -> None:
+    responses.get(META, body=requests.ConnectionError("reset"))
+    responses.get(META, json={"index": {"status": "updating"}})
+    assert up.metadata("products")["index"]["status"] == "updating"
+
+
+@responses.activate
+def test_timeouts_become_504(up: Upstream) -> None:
+    responses.get(META, body=requests.ReadTimeout("slow"))
+    with pytest.raises(UpstreamTimeout) as info:
+        up.metadata("products")
+    assert info.value.status == 504
+
+
+@responses.activate
+def test_retry_budget_bounds_total_time(sleeps: list[float]) -> None:
+    settings = Settings.from_env({}, turbopuffer_base_url=BASE, upstream_retries=10, upstream_retry_budget_s=1.0)
+    up = Upstream(settings, sleep=sleeps.append, rand=lambda: 0.0)
+    responses.get(META, status=500, json={"status": "error", "error": "x"})
+    with pytest.raises(UpstreamError):
+        up.metadata("products")
+    assert sum(sleeps) <= 1.0
+    responses.get(f"{BASE}/v2/namespaces/other/metadata", status=429, headers={"Retry-After": "30"}, json={})
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("other")
+    assert info.value.upstream_status == 429
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [b"not json", b"[1,2]"])
+def test_odd_payloads_are_502(up: Upstream, body: bytes) -> None:
+    responses.get(LIST, body=body, status=200)
+    with pytest.raises(UpstreamError):
+        up.list_namespaces()
+
+
+@responses.activate
+def test_namespace_names_are_path_quoted(up: Upstream) -> None:
+    responses.get(f"{BASE}/v2/namespaces/a.b-c_d/metadata", json={})
+    up.metadata("a.b-c_d")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_error_messages_never_carry_the_upstream_key(up: Upstream) -> None:
+    responses.get(META, status=401, json={"status": "error", "error": "unauthorized"})
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products")
+    assert "tpuf_secret_key" not in str(info.value.body())
+
+
+def test_session_is_recreated_after_fork(up: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = up.session
+    assert up.session is first
+    monkeypatch.setattr("os.getpid", lambda: 999999)
+    assert up.session is not first
