@@ -1,0 +1,300 @@
+"""The production KV backend: Aerospike through the official ``aerospike`` client.
+
+Data model:
+
+- namespace: the one in the URL (``aerospike://host:port[,host:port]/NAMESPACE``);
+- **set**: the KV store's ``set_name`` is the Aerospike set name as is (Aerospike caps
+  set names at 63 bytes; Layer's are short: ``freshness``, ``jobs``, ``docs`` …);
+- **key**: the record key is ``(namespace, set_name, key)`` with the KV key as a string
+  user key. The user key is stored with the record (``POLICY_KEY_SEND``) so ``scan``
+  can return it;
+- **bin**: one bin, ``v``, holding the value as a compact JSON string (a string, not a
+  map, so that values round-trip exactly as JSON, key order and all);
+- **generation**: the record's own ``gen`` metadata. Aerospike counts it like the
+  contract (a new record has 1, each write adds 1) but wraps it at 65535, so a cas
+  against a record written exactly 65536 times in between would wrongly succeed;
+  Layer's cas loops re-read right before writing, so this cannot happen in practice;
+- **TTL**: the record's ``ttl`` (``TTL_NEVER_EXPIRE`` when none is given, so the
+  namespace's default-ttl never applies); the server hides expired records itself.
+
+``cas`` with expected generation 0 is a create (``POLICY_EXISTS_CREATE``); otherwise it
+is a write with ``POLICY_GEN_EQ`` and the expected ``gen`` that fails if the record is
+gone (``POLICY_EXISTS_UPDATE``). ``delete`` with a generation uses ``POLICY_GEN_EQ`` on
+the remove. ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
+client-side and sorts them, so it holds the matching records in memory. ``put_many``
+uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
+
+One client per process, created lazily (after any fork: a client inherited from the
+parent is dropped, never used) and shared by the threads of the process; the client is
+thread-safe. Timeouts and retries are explicit in the client's policies. Connection
+failures, timeouts and cluster errors raise ``StoreUnavailable("kv (aerospike
+host:port/ns)", …)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from backend.stores.errors import MissingDependency, StoreUnavailable
+from backend.stores.kv_base import KVStore, Record
+
+try:
+    import aerospike
+    from aerospike import exception as aex
+    from aerospike_helpers.batch.records import BatchRecords, Write
+    from aerospike_helpers.operations import operations as ops
+except ImportError as exc:  # pragma: no cover - exercised only without the client
+    raise MissingDependency(
+        "the aerospike:// KV store needs the aerospike client: pip install 'layer[aerospike]'"
+    ) from exc
+
+BIN = "v"
+BATCH_CHUNK = 5000
+CONNECT_TIMEOUT_MS = 2000
+TOTAL_TIMEOUT_MS = 5000
+SOCKET_TIMEOUT_MS = 2000
+MAX_RETRIES = 2
+SCAN_TIMEOUT_MS = 60_000
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class AerospikeKV(KVStore):
+    name = "kv (aerospike)"
+
+    def __init__(
+        self,
+        hosts: Sequence[tuple[str, int]],
+        namespace: str,
+        *,
+        connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
+        total_timeout_ms: int = TOTAL_TIMEOUT_MS,
+        max_retries: int = MAX_RETRIES,
+    ) -> None:
+        if not hosts:
+            raise ValueError("aerospike needs at least one host")
+        if not namespace:
+            raise ValueError("aerospike needs a namespace")
+        self.hosts = [(h, int(p)) for h, p in hosts]
+        self.namespace = namespace
+        self.store_name = f"kv (aerospike {','.join(f'{h}:{p}' for h, p in self.hosts)}/{namespace})"
+        self._connect_timeout_ms = connect_timeout_ms
+        self._total_timeout_ms = total_timeout_ms
+        self._max_retries = max_retries
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._client_pid: int | None = None
+
+    # -- client --------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        common = {
+            "total_timeout": self._total_timeout_ms,
+            "socket_timeout": min(SOCKET_TIMEOUT_MS, self._total_timeout_ms),
+            "max_retries": self._max_retries,
+            "sleep_between_retries": 50,
+        }
+        scan = {"total_timeout": SCAN_TIMEOUT_MS, "socket_timeout": SOCKET_TIMEOUT_MS, "max_retries": self._max_retries}
+        return {
+            "hosts": self.hosts,
+            "connect_timeout": self._connect_timeout_ms,
+            "policies": {
+                "read": dict(common),
+                "write": {**common, "key": aerospike.POLICY_KEY_SEND},
+                "operate": {**common, "key": aerospike.POLICY_KEY_SEND},
+                "remove": dict(common),
+                "batch": {**common, "total_timeout": max(self._total_timeout_ms, 30_000)},
+                "scan": dict(scan),
+                "query": dict(scan),
+            },
+        }
+
+    def _db(self) -> Any:
+        pid = os.getpid()
+        client = self._client
+        if client is not None and self._client_pid == pid:
+            return client
+        with self._lock:
+            if self._client is None or self._client_pid != pid:
+                self._client = None  # inherited across fork: never reuse
+                try:
+                    client = aerospike.client(self._config())
+                    if not client.is_connected():
+                        client.connect()
+                except aex.AerospikeError as exc:
+                    raise self._unavailable(exc) from exc
+                self._client = client
+                self._client_pid = pid
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._client_pid == os.getpid():
+                with contextlib.suppress(aex.AerospikeError):
+                    self._client.close()
+            self._client = None
+            self._client_pid = None
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        msg = getattr(exc, "msg", None) or str(exc)
+        return StoreUnavailable(self.store_name, f"{type(exc).__name__}: {msg}")
+
+    def _key(self, set_name: str, key: str) -> tuple[str, str, str]:
+        return (self.namespace, set_name, key)
+
+    @staticmethod
+    def _write_policy(**extra: Any) -> dict[str, Any]:
+        return {"key": aerospike.POLICY_KEY_SEND, **extra}
+
+    @staticmethod
+    def _meta(ttl_s: int | None, gen: int | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"ttl": aerospike.TTL_NEVER_EXPIRE if ttl_s is None else int(ttl_s)}
+        if gen is not None:
+            meta["gen"] = gen
+        return meta
+
+    @staticmethod
+    def _record(bins: dict[str, Any] | None, meta: dict[str, Any] | None) -> Record:
+        raw = (bins or {}).get(BIN)
+        value = json.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+        return Record(value, int((meta or {}).get("gen", 0)))
+
+    # -- the contract --------------------------------------------------------------------
+
+    def get(self, set_name: str, key: str) -> Record | None:
+        try:
+            _, meta, bins = self._db().get(self._key(set_name, key))
+        except aex.RecordNotFound:
+            return None
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+        return self._record(bins, meta)
+
+    def _write(self, set_name: str, key: str, value: dict[str, Any], meta: dict[str, Any], policy: dict[str, Any]) -> int:
+        # operate() returns the record's metadata after the write: the new generation.
+        _, out_meta, _ = self._db().operate(
+            self._key(set_name, key), [ops.write(BIN, _dumps(value))], meta, policy
+        )
+        return int(out_meta["gen"])
+
+    def put(self, set_name: str, key: str, value: dict[str, Any], ttl_s: int | None = None) -> int:
+        try:
+            return self._write(set_name, key, value, self._meta(ttl_s), self._write_policy())
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+
+    def cas(
+        self,
+        set_name: str,
+        key: str,
+        value: dict[str, Any],
+        expected_generation: int,
+        ttl_s: int | None = None,
+    ) -> int | None:
+        if expected_generation == 0:
+            meta = self._meta(ttl_s)
+            policy = self._write_policy(exists=aerospike.POLICY_EXISTS_CREATE)
+        else:
+            meta = self._meta(ttl_s, expected_generation)
+            policy = self._write_policy(gen=aerospike.POLICY_GEN_EQ, exists=aerospike.POLICY_EXISTS_UPDATE)
+        try:
+            return self._write(set_name, key, value, meta, policy)
+        except (aex.RecordExistsError, aex.RecordGenerationError, aex.RecordNotFound):
+            return None
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+
+    def delete(self, set_name: str, key: str, expected_generation: int | None = None) -> bool:
+        try:
+            if expected_generation is None:
+                self._db().remove(self._key(set_name, key))
+            else:
+                self._db().remove(
+                    self._key(set_name, key), {"gen": expected_generation}, {"gen": aerospike.POLICY_GEN_EQ}
+                )
+        except (aex.RecordNotFound, aex.RecordGenerationError):
+            return False
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+        return True
+
+    def _scan_all(self, set_name: str, prefix: str) -> list[tuple[str, Record]]:
+        found: list[tuple[str, Record]] = []
+
+        def collect(record: tuple[Any, ...]) -> None:
+            key_tuple, meta, bins = record
+            user_key = key_tuple[2] if key_tuple and len(key_tuple) > 2 else None
+            if isinstance(user_key, str) and user_key.startswith(prefix):
+                found.append((user_key, self._record(bins, meta)))
+
+        try:
+            query = self._db().query(self.namespace, set_name)
+            query.foreach(collect)
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+        found.sort(key=lambda item: item[0])
+        return found
+
+    def scan(self, set_name: str, prefix: str = "") -> Iterator[tuple[str, Record]]:
+        return iter(self._scan_all(set_name, prefix))
+
+    def put_many(
+        self, set_name: str, items: Iterable[tuple[str, dict[str, Any]]], ttl_s: int | None = None
+    ) -> int:
+        ttl = aerospike.TTL_NEVER_EXPIRE if ttl_s is None else int(ttl_s)
+        policy = {"key": aerospike.POLICY_KEY_SEND, "ttl": ttl}
+        total = 0
+        chunk: list[Any] = []
+
+        def flush() -> None:
+            if not chunk:
+                return
+            try:
+                result = self._db().batch_write(BatchRecords(list(chunk)))
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            failed = [br for br in result.batch_records if br.result != 0]
+            if failed:
+                raise StoreUnavailable(
+                    self.store_name,
+                    f"{len(failed)} of {len(chunk)} batch writes failed (first: result {failed[0].result})",
+                )
+            chunk.clear()
+
+        for key, value in items:
+            chunk.append(Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy))
+            total += 1
+            if len(chunk) >= BATCH_CHUNK:
+                flush()
+        flush()
+        return total
+
+    def delete_set(self, set_name: str, prefix: str = "") -> int:
+        keys = [self._key(set_name, k) for k, _ in self._scan_all(set_name, prefix)]
+        removed = 0
+        for start in range(0, len(keys), BATCH_CHUNK):
+            part = keys[start : start + BATCH_CHUNK]
+            try:
+                result = self._db().batch_remove(part)
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            removed += sum(1 for br in result.batch_records if br.result == 0)
+        return removed
+
+    def ping(self) -> None:
+        try:
+            client = self._db()
+            if not client.is_connected():
+                raise StoreUnavailable(self.store_name, "not connected to the cluster")
+            client.get(self._key("layer_ping", "ping"))
+        except aex.RecordNotFound:
+            return
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
