@@ -1,0 +1,113 @@
+"""Watcher transitions and the lease, against the emulator and a real SQLite KV."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from backend.freshness import FreshnessStore
+from backend.lease import Lease
+from backend.stores.registry import open_kv
+from backend.upstream import Upstream
+from backend.watcher import Watcher
+from common.settings import Settings
+from tests.integration.helpers import set_faults, wait_index, write_docs
+
+
+def _watcher(url: str, kv_path, **overrides) -> Watcher:
+    settings = Settings.from_env({}, turbopuffer_base_url=url, upstream_retries=0, **overrides)
+    kv = open_kv(f"sqlite://{kv_path}")
+    return Watcher(settings, Upstream(settings), FreshnessStore(kv), Lease(kv, settings.lease_ttl_ms))
+
+
+def test_cold_stable_unstable_stable(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(index_lag_ms=600)
+    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    write_docs(emu.url, "ns", [{"id": 1}])
+    assert w.freshness.get("ns").is_stable is False
+    assert w.freshness.get("ns").stable_as_of is None
+
+    # first poll while the write is still being indexed: unstable, no watermark yet
+    r = w.tick()
+    assert r.leader and r.namespaces == 1 and r.unstable == 1
+    fr = w.freshness.get("ns")
+    assert fr.is_stable is False and fr.stable_as_of is None and fr.index_status == "updating"
+
+    wait_index(emu.url, "ns")
+    before = int(time.time() * 1000)
+    w.tick()
+    first = w.freshness.get("ns")
+    assert first.is_stable is True and first.stable_as_of is not None and first.stable_as_of >= before
+
+    write_docs(emu.url, "ns", [{"id": 2}])
+    w.tick()
+    frozen = w.freshness.get("ns")
+    assert frozen.is_stable is False and frozen.stable_as_of == first.stable_as_of
+
+    wait_index(emu.url, "ns")
+    w.tick()
+    again = w.freshness.get("ns")
+    assert again.is_stable is True and again.stable_as_of > first.stable_as_of
+
+
+def test_one_failed_poll_never_stops_the_tick(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(index_lag_ms=10)
+    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    for ns in ["a", "b", "c"]:
+        write_docs(emu.url, ns, [{"id": 1}])
+    for ns in ["a", "b", "c"]:
+        wait_index(emu.url, ns)
+    w.tick()
+    stable_b = w.freshness.get("b").stable_as_of
+    set_faults(emu.url, fail_namespaces=["b"])
+    r = w.tick()
+    assert r.namespaces == 3 and r.errors == 1
+    b = w.freshness.get("b")
+    assert b.is_stable is False and b.last_error and b.stable_as_of == stable_b
+    assert w.freshness.get("a").is_stable and w.freshness.get("c").is_stable
+
+
+def test_tick_survives_a_failed_listing(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory()
+    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    set_faults(emu.url, fail_rate=1.0)
+    r = w.tick()
+    assert r.leader and r.list_error and r.namespaces == 0
+
+
+def test_two_watchers_one_kv_exactly_one_active(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(index_lag_ms=10)
+    write_docs(emu.url, "ns", [{"id": 1}])
+    a = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
+    b = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
+    results = [(a.tick().leader, b.tick().leader) for _ in range(5)]
+    assert all(x != y for x, y in results)
+    assert {x for x, _ in results} == {True}
+    # the leader stops ticking (dies): the other takes over once the lease lapses
+    time.sleep(1.1)
+    assert b.tick().leader is True
+    assert a.tick().leader is False
+    assert a.lease.still_held() is False and b.lease.still_held() is True
+
+
+def test_release_hands_over_at_once(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory()
+    a = _watcher(emu.url, tmp_path / "kv.sqlite")
+    b = _watcher(emu.url, tmp_path / "kv.sqlite")
+    assert a.tick().leader and not b.tick().leader
+    a.shutdown()
+    assert b.tick().leader
+
+
+def test_scheduled_watcher_fills_the_listing(emulator_factory, backend_factory) -> None:
+    emu = emulator_factory(index_lag_ms=10)
+    write_docs(emu.url, "ns", [{"id": 1}])
+    layer = backend_factory(emu.url, watch=True, watch_interval_ms=200, list_cache_ttl_ms=0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = requests.get(f"{layer.url}/v2/namespaces", timeout=5).json()["namespaces"][0]
+        if row["is_stable"]:
+            break
+        time.sleep(0.1)
+    assert row["is_stable"] is True and row["stable_as_of_ms"] is not None

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from backend.freshness import Freshness
+from backend.proxy import apply_cut, decide_cut, forward_headers, stamp_write
+
+UNSTABLE = Freshness(is_stable=False, stable_as_of=1000, has_watermark=True)
+
+
+def test_cut_applies_only_when_filtered_unstable_watermarked_and_known() -> None:
+    q = {"rank_by": ["id", "asc"], "filters": ["a", "Eq", 1]}
+    assert decide_cut(q, UNSTABLE).watermark_ms == 1000
+    assert decide_cut({"rank_by": ["id", "asc"]}, UNSTABLE).header == "skipped"
+    assert decide_cut(q, Freshness(is_stable=True, stable_as_of=1000, has_watermark=True)).header == "skipped"
+    assert decide_cut(q, Freshness(is_stable=False, stable_as_of=None, has_watermark=True)).header == "skipped"
+    assert decide_cut(q, Freshness(is_stable=False, stable_as_of=1000, has_watermark=False)).header == "skipped"
+    assert decide_cut(q, Freshness()).header == "skipped"
+
+
+def test_apply_cut_ands_the_watermark() -> None:
+    q = {"filters": ["a", "Eq", 1], "limit": 3}
+    out = apply_cut(q, "_w", decide_cut(q, UNSTABLE))
+    assert out == {"filters": ["And", [["a", "Eq", 1], ["_w", "Lte", 1000]]], "limit": 3}
+    assert q["filters"] == ["a", "Eq", 1]
+
+
+def test_apply_cut_to_multi_query() -> None:
+    body = {"queries": [{"filters": ["a", "Eq", 1]}, {"rank_by": ["id", "asc"]}]}
+    out = apply_cut(body, "_w", decide_cut(body, UNSTABLE))
+    assert out["queries"][0]["filters"][0] == "And"
+    assert "filters" not in out["queries"][1]
+
+
+def test_stamp_write_rows_and_columns() -> None:
+    body = {
+        "upsert_rows": [{"id": 1, "a": 1}],
+        "patch_rows": [{"id": 2}],
+        "upsert_columns": {"id": [3, 4], "a": [1, 2]},
+        "patch_columns": {"id": [5], "a": [1]},
+        "deletes": [9],
+    }
+    out = stamp_write(body, "_w", 42)
+    assert out["upsert_rows"] == [{"id": 1, "a": 1, "_w": 42}]
+    assert out["patch_rows"] == [{"id": 2, "_w": 42}]
+    assert out["upsert_columns"]["_w"] == [42, 42]
+    assert out["patch_columns"]["_w"] == [42]
+    assert out["deletes"] == [9]
+
+
+def test_forward_headers_drop_the_callers_key() -> None:
+    out = forward_headers({"Authorization": "Bearer layer-key", "Content-Type": "application/json", "Host": "x", "X-Layer-Foo": "1"})
+    assert out == {"Content-Type": "application/json"}
