@@ -1,0 +1,23 @@
+"""gunicorn configuration for the Procfile's ``web`` process.
+
+gthread workers (``WEB_CONCURRENCY`` × ``LAYER_THREADS``), bound to ``$PORT``, access
+log to stdout, no ``--preload``: every worker builds its own app after fork, so no
+client (requests, boto3, Aerospike, SQLite) is shared across processes. The watcher is
+not started here; it runs as the ``worker`` process (``layer watcher``).
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8700')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("LAYER_THREADS", "8"))
+timeout = int(os.environ.get("LAYER_WORKER_TIMEOUT_S", "120"))
+graceful_timeout = int(os.environ.get("LAYER_GRACEFUL_TIMEOUT_S", "30"))
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+preload_app = False
+wsgi_app = "backend.wsgi:app"
