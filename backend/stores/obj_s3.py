@@ -12,6 +12,13 @@ thread-safe, so the threads of a process share it.
 ``put(if_absent=True)`` sends ``If-None-Match: *``: a 412 ``PreconditionFailed`` (or a
 409 ``ConditionalRequestConflict`` when two such writes race) means the key exists and
 returns False.
+
+Listing order: S3 lists in UTF-8 byte order. SeaweedFS (the test server) lists
+directory by directory, so under a prefix spanning sibling "directories" whose names
+extend one another (``ns/`` and ``ns-x/``) its order differs; full listings are sorted
+here so they are exact anyway, but a ``limit``-ed or paged listing across such
+siblings follows the server. Layer's layout only lists single directories
+(``history/``, ``bodies/{prefix}``, ``activity/``), where every server agrees.
 """
 
 from __future__ import annotations
@@ -184,6 +191,10 @@ class S3ObjectStore(ObjectStore):
                     return out[:limit]
                 token = resp.get("NextContinuationToken")
                 if not resp.get("IsTruncated") or not token:
+                    # S3 returns byte order already. SeaweedFS lists directory by
+                    # directory ("ns/…" before "ns-x/…"); sorting makes a full listing
+                    # exact there too (limited listings follow the server's order).
+                    out.sort(key=lambda k: k.encode())
                     return out
                 kwargs.pop("StartAfter", None)
                 kwargs["ContinuationToken"] = token
