@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from backend import auth, extensions
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
-from backend.views import health, namespaces, proxy
+from backend.views import activity, health, namespaces, proxy, snapshots
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings)
     auth.init_app(app)
     register_errors(app)
-    for bp in (health.bp, namespaces.bp, proxy.bp):
+    for bp in (health.bp, namespaces.bp, snapshots.bp, activity.bp, proxy.bp):
         app.register_blueprint(bp)
     return app

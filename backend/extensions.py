@@ -14,6 +14,9 @@ from flask import Flask, current_app
 from backend.freshness import FreshnessStore
 from backend.inventory import Inventory
 from backend.lease import Lease
+from backend.snapshots.jobs import JobRunner, JobStore
+from backend.snapshots.repo import SnapshotRepo
+from backend.snapshots.service import SnapshotService
 from backend.stores.kv_base import KVStore
 from backend.stores.object_base import ObjectStore
 from backend.stores.registry import open_kv, open_object_store
@@ -33,8 +36,17 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["layer.upstream"] = upstream
     app.extensions["layer.freshness"] = freshness
     app.extensions["layer.inventory"] = Inventory(settings, upstream, freshness)
+    repo = SnapshotRepo(store, kv)
+    jobs = JobStore(kv, settings.job_ttl_s)
+    runner = JobRunner(jobs, settings.snapshot_workers)
+    snapshots = SnapshotService(settings, upstream, freshness, repo, runner)
+    lease = Lease(kv, settings.lease_ttl_ms)
+    app.extensions["layer.snapshot_repo"] = repo
+    app.extensions["layer.jobs"] = jobs
+    app.extensions["layer.job_runner"] = runner
+    app.extensions["layer.snapshots"] = snapshots
     app.extensions["layer.watcher"] = Watcher(
-        settings, upstream, freshness, Lease(kv, settings.lease_ttl_ms)
+        settings, upstream, freshness, lease, on_stable=snapshots.on_stable(lease)
     )
 
 
@@ -68,3 +80,19 @@ def get_inventory() -> Inventory:
 
 def get_watcher() -> Watcher:
     return cast(Watcher, _get("watcher"))
+
+
+def get_snapshot_repo() -> SnapshotRepo:
+    return cast(SnapshotRepo, _get("snapshot_repo"))
+
+
+def get_jobs() -> JobStore:
+    return cast(JobStore, _get("jobs"))
+
+
+def get_job_runner() -> JobRunner:
+    return cast(JobRunner, _get("job_runner"))
+
+
+def get_snapshots() -> SnapshotService:
+    return cast(SnapshotService, _get("snapshots"))

@@ -84,6 +84,7 @@ class Settings:
     read_keys: tuple[str, ...] = field(default=(), repr=False)
     watch_interval_ms: int = 5000
     watch_concurrency: int = 32
+    watch_page_size: int = 5000
     list_cache_ttl_ms: int = 10000
     watermark_attribute: str = "_layer_written_ms"
     facets: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -126,6 +127,7 @@ class Settings:
             read_keys=_keys(env, "LAYER_READ_KEYS"),
             watch_interval_ms=_int(env, "LAYER_WATCH_INTERVAL_MS", 5000, 100, 3_600_000),
             watch_concurrency=_int(env, "LAYER_WATCH_CONCURRENCY", 32, 1, 1024),
+            watch_page_size=_int(env, "LAYER_WATCH_PAGE_SIZE", 5000, 1, 10_000),
             list_cache_ttl_ms=_int(env, "NAMESPACE_LIST_CACHE_TTL_MS", 10000, 0, 3_600_000),
             watermark_attribute=watermark,
             facets=parse_pattern_map("LAYER_FACETS", env.get("LAYER_FACETS", "")),

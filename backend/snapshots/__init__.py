@@ -1,0 +1,1 @@
+"""Facet snapshots: the engine, the four sources, jobs, and the durable chronology."""

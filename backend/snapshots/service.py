@@ -1,0 +1,249 @@
+"""Snapshot jobs and the watcher's chronology (DESIGN.md "Snapshots", watcher step 3).
+
+| source | computes from | persists |
+|---|---|---|
+| origin | the upstream scan (or aggregation) | yes, when unfiltered |
+| stored | the latest body (KV mirror, object store on a miss) | no; reuses its SHA |
+| cache  | the KV document cache (``DocumentCache``) | no |
+| auto   | stored if unfiltered and the field is in the latest body; else cache if it is
+           warm and can evaluate the filters; else origin | as chosen |
+
+The source is resolved when the job is created, so a request that cannot be served
+is refused at once with its 4xx instead of becoming a failed job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from backend.errors import BadRequest, NotFound, Unprocessable
+from backend.freshness import Freshness, FreshnessStore
+from backend.lease import Lease
+from backend.snapshots.histogram import FieldCounter, build_body, result_from_body
+from backend.snapshots.jobs import JobRunner, RunningJob
+from backend.snapshots.origin import count_origin
+from backend.snapshots.repo import SnapshotRepo
+from backend.upstream import Upstream
+from common.canonical import with_sha
+from common.filters import FilterError, and_filters, validate_filter
+from common.settings import Settings
+from common.timeutil import iso_from_ms, now_ms
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "stored", "cache", "origin")
+REQUEST_KEYS = {"field", "source", "filters", "page_size"}
+FILTER_MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    field: str
+    source: str = "auto"
+    filters: Any = None
+    page_size: int = 1000
+
+
+def parse_request(body: dict[str, Any]) -> SnapshotRequest:
+    unknown = sorted(set(body) - REQUEST_KEYS)
+    if unknown:
+        raise BadRequest(f"unknown parameter {unknown[0]!r}; expected field, source, filters, page_size", param=unknown[0])
+    field = body.get("field")
+    if not isinstance(field, str) or not field.strip():
+        raise BadRequest("field is required: the attribute to count", param="field")
+    if len(field) > 128 or field.startswith("$") or any(ord(c) < 32 for c in field):
+        raise BadRequest("field must be an attribute name: 1-128 characters, not starting with '$'", param="field")
+    source = body.get("source", "auto")
+    if source not in SOURCES:
+        raise BadRequest(f"source must be one of {', '.join(SOURCES)}", param="source")
+    filters = body.get("filters")
+    if filters is not None:
+        try:
+            validate_filter(filters, max_depth=FILTER_MAX_DEPTH)
+        except FilterError as exc:
+            raise BadRequest(f"filters: {exc}", param="filters") from None
+    page_size = body.get("page_size", 1000)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 10_000:
+        raise BadRequest("page_size must be an integer from 1 to 10000", param="page_size")
+    return SnapshotRequest(field=field, source=source, filters=filters, page_size=page_size)
+
+
+class DocumentCacheLike(Protocol):
+    """What the snapshot engine needs from the document cache (issue 4 fills it in)."""
+
+    def usable_for(self, ns: str, filters: Any) -> str | None:
+        """None when the cache can answer; else why not (for ``auto``)."""
+
+    def check(self, ns: str, filters: Any) -> None:
+        """Raise the 409/422 a ``cache`` request gets when the cache cannot answer."""
+
+    def count(self, ns: str, fields: list[str], filters: Any, progress: Any) -> tuple[list[FieldCounter], int, int | None]:
+        """Count from cached documents: (counters, documents scanned, cache watermark)."""
+
+
+class SnapshotService:
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: Upstream,
+        freshness: FreshnessStore,
+        repo: SnapshotRepo,
+        runner: JobRunner,
+        cache: DocumentCacheLike | None = None,
+    ) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.freshness = freshness
+        self.repo = repo
+        self.runner = runner
+        self.cache = cache
+        self._watch_pool: ThreadPoolExecutor | None = None
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- on-demand jobs ------------------------------------------------------------------
+    def resolve_source(self, ns: str, req: SnapshotRequest) -> tuple[str, dict[str, Any] | None]:
+        if req.source == "stored":
+            if req.filters is not None:
+                raise BadRequest("source 'stored' does not take filters; use cache or origin", param="filters")
+            latest = self.repo.latest(ns)
+            if latest is None:
+                raise NotFound(f"namespace {ns!r} has no stored snapshot yet")
+            if result_from_body(latest, req.field) is None:
+                raise NotFound(f"field {req.field!r} is not in the latest snapshot of {ns!r}")
+            return "stored", latest
+        if req.source == "cache":
+            if self.cache is None:
+                raise Unprocessable("document cache is cold")
+            self.cache.check(ns, req.filters)
+            return "cache", None
+        if req.source == "origin":
+            return "origin", None
+        if req.filters is None:
+            latest = self.repo.latest(ns)
+            if latest is not None and result_from_body(latest, req.field) is not None:
+                return "stored", latest
+        if self.cache is not None and self.cache.usable_for(ns, req.filters) is None:
+            return "cache", None
+        return "origin", None
+
+    def create(self, ns: str, req: SnapshotRequest) -> dict[str, Any]:
+        meta = self.upstream.metadata(ns)
+        resolved, latest = self.resolve_source(ns, req)
+        job = self.runner.new_job(
+            ns, "snapshot", field=req.field, source=req.source, resolved_source=resolved,
+            filters=req.filters, page_size=req.page_size,
+        )
+        if resolved == "stored":
+            assert latest is not None
+            return self.runner.submit(job, lambda rj: self._run_stored(rj, latest, req.field))
+        if resolved == "cache":
+            return self.runner.submit(job, lambda rj: self._run_cache(rj, ns, req))
+        return self.runner.submit(job, lambda rj: self._run_origin(rj, ns, req, meta))
+
+    @staticmethod
+    def _progress(rj: RunningJob, total: int | None) -> Any:
+        def report(n: int) -> None:
+            rj.update(documents_scanned=n, progress=round(min(0.99, n / total), 4) if total else 0)
+
+        return report
+
+    def _finish(self, rj: RunningJob, **fields: Any) -> None:
+        rj.update(force=True, status="completed", progress=1, finished_at=iso_from_ms(now_ms()), **fields)
+
+    def _run_stored(self, rj: RunningJob, body: dict[str, Any], field: str) -> None:
+        self._finish(rj, result=result_from_body(body, field), sha=body["sha"], watermark_ms=body["watermark_ms"])
+
+    def _run_cache(self, rj: RunningJob, ns: str, req: SnapshotRequest) -> None:
+        assert self.cache is not None
+        counters, scanned, watermark = self.cache.count(ns, [req.field], req.filters, self._progress(rj, None))
+        extra = {} if watermark is None else {"stable_as_of": watermark}
+        self._finish(rj, documents_scanned=scanned, result=counters[0].result(self.settings.facet_cap), **extra)
+
+    def cut_filter(self, fr: Freshness) -> list[Any] | None:
+        if not fr.is_stable and fr.stable_as_of is not None and fr.has_watermark:
+            return [self.settings.watermark_attribute, "Lte", fr.stable_as_of]
+        return None
+
+    def _run_origin(self, rj: RunningJob, ns: str, req: SnapshotRequest, meta: dict[str, Any]) -> None:
+        fr = self.freshness.get(ns)
+        start = now_ms()
+        watermark = fr.stable_as_of if fr.stable_as_of is not None else start
+        total = meta.get("approx_row_count") if isinstance(meta.get("approx_row_count"), int) else None
+        counters, scanned = count_origin(
+            self.upstream, ns, [req.field],
+            filters=and_filters(req.filters, self.cut_filter(fr)),
+            page_size=req.page_size,
+            schema=meta.get("schema") or {},
+            strategy=self.settings.origin_strategy,
+            progress=self._progress(rj, total),
+        )
+        result = counters[0].result(self.settings.facet_cap)
+        extra: dict[str, Any] = {"watermark_ms": watermark}
+        if fr.stable_as_of is not None:
+            extra["stable_as_of"] = fr.stable_as_of
+        if req.filters is None:
+            body = with_sha(build_body(ns, watermark, [result]))
+            self.repo.write(body, ts_ms=now_ms(), source="origin", job_id=rj.id)
+            extra["sha"] = body["sha"]
+        self._finish(rj, documents_scanned=scanned, result=result, **extra)
+
+    # -- the watcher's chronology (step 3) -------------------------------------------------
+    def on_stable(self, lease: Lease) -> Any:
+        """The watcher hook: a snapshot of the configured fields when data moved."""
+
+        def hook(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
+            fields = list(self.settings.facet_fields(ns))
+            if not fields or new.stable_as_of is None:
+                return
+            state = self.repo.latest_state(ns)
+            last = state.get("last_write_ms") if state else None
+            if last is not None and new.last_write_ms is not None and new.last_write_ms <= last:
+                return
+            with self._lock:
+                if ns in self._inflight:
+                    return
+                self._inflight.add(ns)
+                if self._watch_pool is None:
+                    self._watch_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="layer-watch-snap")
+            self._watch_pool.submit(self._watch_snapshot, lease, ns, fields, meta, new)
+
+        return hook
+
+    def _watch_snapshot(self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness) -> None:
+        try:
+            self.watch_snapshot(lease, ns, fields, meta, fr)
+        except Exception:
+            log.exception("watcher snapshot failed", extra={"namespace": ns})
+        finally:
+            with self._lock:
+                self._inflight.discard(ns)
+
+    def watch_snapshot(self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness) -> str | None:
+        assert fr.stable_as_of is not None
+        counters, _ = count_origin(
+            self.upstream, ns, fields, filters=None, page_size=self.settings.watch_page_size,
+            schema=meta.get("schema") or {}, strategy=self.settings.origin_strategy, progress=lambda n: None,
+        )
+        body = with_sha(build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters]))
+        if not lease.still_held():
+            log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
+            return None
+        self.repo.write(body, ts_ms=now_ms(), source="watcher", job_id=None, extra_state={"last_write_ms": fr.last_write_ms})
+        return str(body["sha"])
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """For tests and shutdown: wait until no watcher snapshot is in flight."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._inflight:
+                    return
+            time.sleep(0.02)
+        raise TimeoutError("watcher snapshots still running")
