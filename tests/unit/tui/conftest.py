@@ -1,0 +1,41 @@
+"""The fake client every dashboard test drives, built from the canned payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.unit.tui import payloads
+from tui.app import LayerDashboard
+from tui.fake import FakeLayerClient
+
+
+def make_client(**over: object) -> FakeLayerClient:
+    entries, bodies = payloads.products_history()
+    kwargs: dict[str, object] = {
+        "metadata": {"products": payloads.PRODUCTS_METADATA},
+        "histories": {"products": entries, "orders": []},
+        "bodies": bodies,
+        "jobs": {"products": [payloads.completed_job(), payloads.failed_job()]},
+        "activity": payloads.activity_events(),
+        "job_steps": 3,
+        "now_ms": payloads.NOW_MS,
+    }
+    kwargs.update(over)
+    return FakeLayerClient(payloads.NAMESPACES, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake() -> FakeLayerClient:
+    return make_client()
+
+
+@pytest.fixture
+def make_app(fake: FakeLayerClient) -> Callable[..., LayerDashboard]:
+    def build(client: FakeLayerClient | None = None, refresh_s: float = 60.0) -> LayerDashboard:
+        return LayerDashboard(
+            client or fake, refresh_s=refresh_s, clock=lambda: payloads.NOW_MS / 1000
+        )
+
+    return build

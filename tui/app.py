@@ -1,0 +1,93 @@
+"""The Layer dashboard: a Textual app over Layer's HTTP API.
+
+The app receives its API client in ``__init__``; the screens call it only from
+thread workers and update widgets from the typed messages those workers post.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.client import DashboardClient
+from tui.screens.activity import ActivityScreen
+from tui.screens.base import DashboardScreen
+from tui.screens.inventory import InventoryScreen
+from tui.screens.keys import KeysScreen
+from tui.screens.namespace import NamespaceScreen
+
+
+class LayerDashboard(App[int]):
+    CSS_PATH = "layer.tcss"
+    TITLE = "Layer"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "keys", "Keys", key_display="?"),
+        Binding("a", "activity", "Activity"),
+    ]
+
+    def __init__(
+        self,
+        client: DashboardClient,
+        *,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        url: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.url = url
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def on_mount(self) -> None:
+        if self.url:
+            self.sub_title = self.url
+        self.push_screen(InventoryScreen())
+
+    # -- navigation -------------------------------------------------------------------
+
+    def open_namespace(
+        self, ns: str, *, open_sha: str | None = None, new_snapshot: bool = False
+    ) -> None:
+        self.push_screen(NamespaceScreen(ns, open_sha=open_sha, new_snapshot=new_snapshot))
+
+    def action_activity(self) -> None:
+        if isinstance(self.screen, ActivityScreen):
+            return
+        namespace = self.screen.ns if isinstance(self.screen, NamespaceScreen) else None
+        self.push_screen(ActivityScreen(namespace=namespace))
+
+    def action_activity_all(self) -> None:
+        self.push_screen(ActivityScreen())
+
+    def action_keys(self) -> None:
+        if isinstance(self.screen, KeysScreen):
+            return
+        self.push_screen(KeysScreen(self.screen))
+
+    # -- command palette --------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        if isinstance(screen, DashboardScreen):
+            for title, help_text, action in screen.commands():
+                yield SystemCommand(title, help_text, partial(screen.run_action, action))
+        yield SystemCommand(
+            "Activity feed", "Cross-namespace snapshot activity", self.action_activity
+        )
+        yield SystemCommand(
+            "Activity feed (all namespaces)",
+            "Every namespace's snapshot writes",
+            self.action_activity_all,
+        )
+        yield SystemCommand("Keys", "Show the key map", self.action_keys)
+        yield SystemCommand("Quit", "Quit the dashboard", self.action_quit)
+        yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)

@@ -1,0 +1,412 @@
+"""An in-memory stand-in for Layer's API, serving payloads in the documented shapes.
+
+Used by the tests (with canned payloads), the demo (``python -m tui.demo_fake``) and
+the benchmark (10,000 synthetic namespaces). It behaves like the backend where the
+dashboard can tell: cursor paging, ``before=`` history paging, jobs whose progress
+advances on every poll, an activity stream read oldest first with a cursor, and the
+``{"error": {...}}`` contract (raised as ``LayerAPIError``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from common.api_client import LayerAPIError, LayerClientError
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "category": ["books", "electronics", "garden", "toys", "music", "sports", "food"],
+    "brand": ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Soylent"],
+    "color": ["red", "green", "blue", "black", "white"],
+    "in_stock": [True, False],
+}
+
+
+def body_sha(body: dict[str, Any]) -> str:
+    """Layer's SHA: SHA-256 of the canonical JSON of the body without ``sha``."""
+    data = {k: v for k, v in body.items() if k != "sha"}
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compute_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The diff payload between two bodies, as the backend documents it."""
+    fa = {f["name"]: {json.dumps(x["v"]): x for x in f["values"]} for f in a.get("fields", [])}
+    fb = {f["name"]: {json.dumps(x["v"]): x for x in f["values"]} for f in b.get("fields", [])}
+    fields = []
+    for name in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(name, {}), fb.get(name, {})
+        changes = []
+        for key in set(va) | set(vb):
+            n_from = va[key]["n"] if key in va else 0
+            n_to = vb[key]["n"] if key in vb else 0
+            if n_from != n_to:
+                v = (va.get(key) or vb[key])["v"]
+                changes.append({"v": v, "from": n_from, "to": n_to, "delta": n_to - n_from})
+        changes.sort(key=lambda c: (-abs(c["delta"]), json.dumps(c["v"])))
+        if name not in fa:
+            status = "added"
+        elif name not in fb:
+            status = "removed"
+        else:
+            status = "changed" if changes else "unchanged"
+        fields.append({"name": name, "status": status, "changes": changes})
+    return {"from": a["sha"], "to": b["sha"], "fields": fields}
+
+
+class FakeLayerClient:
+    """Thread-safe fake. Set ``failure`` to an exception to make every call raise it."""
+
+    def __init__(
+        self,
+        namespaces: list[dict[str, Any]],
+        *,
+        metadata: dict[str, dict[str, Any]] | None = None,
+        histories: dict[str, list[dict[str, Any]]] | None = None,
+        bodies: dict[str, dict[str, Any]] | None = None,
+        jobs: dict[str, list[dict[str, Any]]] | None = None,
+        activity: list[dict[str, Any]] | None = None,
+        job_steps: int = 3,
+        now_ms: int = 1_747_300_010_000,
+        synthesize: bool = False,
+    ) -> None:
+        self._lock = threading.Lock()
+        self.namespaces = sorted(copy.deepcopy(namespaces), key=lambda r: r["name"])
+        self._metadata = copy.deepcopy(metadata or {})
+        self._histories = copy.deepcopy(histories or {})
+        self._bodies = copy.deepcopy(bodies or {})
+        self._jobs = copy.deepcopy(jobs or {})
+        self._events = sorted(copy.deepcopy(activity or []), key=lambda e: e["ts_ms"])
+        self.job_steps = job_steps
+        self.now_ms = now_ms
+        self.synthesize = synthesize
+        self.failure: LayerClientError | None = None
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._job_seq = 0
+
+    # -- test helpers -----------------------------------------------------------------
+
+    def _enter(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if self.failure is not None:
+            raise self.failure
+
+    def calls_to(self, name: str) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return [args for n, args in self.calls if n == name]
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append(copy.deepcopy(event))
+            self._events.sort(key=lambda e: e["ts_ms"])
+
+    def update_namespace(self, name: str, **changes: Any) -> None:
+        with self._lock:
+            for row in self.namespaces:
+                if row["name"] == name:
+                    row.update(changes)
+
+    def add_namespace(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self.namespaces.append(copy.deepcopy(row))
+            self.namespaces.sort(key=lambda r: r["name"])
+
+    def remove_namespace(self, name: str) -> None:
+        with self._lock:
+            self.namespaces = [r for r in self.namespaces if r["name"] != name]
+
+    # -- inventory --------------------------------------------------------------------
+
+    def list_namespaces(
+        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 1000
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._enter("list_namespaces", prefix, cursor, page_size)
+            rows = [r for r in self.namespaces if not prefix or r["name"].startswith(prefix)]
+            start = 0
+            if cursor:
+                start = next((i + 1 for i, r in enumerate(rows) if r["name"] == cursor), len(rows))
+            page = rows[start : start + page_size]
+            more = start + page_size < len(rows)
+            return {
+                "namespaces": copy.deepcopy(page),
+                "next_cursor": page[-1]["name"] if more and page else None,
+            }
+
+    def iter_all_namespaces(
+        self, prefix: str | None = None, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            page = self.list_namespaces(prefix=prefix, cursor=cursor, page_size=page_size)
+            yield from page["namespaces"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def _row(self, ns: str) -> dict[str, Any]:
+        for row in self.namespaces:
+            if row["name"] == ns:
+                return row
+        raise LayerAPIError(404, "not_found", f"namespace {ns!r} not found")
+
+    def metadata(self, ns: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("metadata", ns)
+            if ns in self._metadata:
+                return copy.deepcopy(self._metadata[ns])
+            row = self._row(ns)
+            if row.get("metadata_error"):
+                raise LayerAPIError(502, "upstream_error", row["metadata_error"])
+            last = row.get("last_write_ms") or self.now_ms
+            return {
+                "schema": {
+                    "id": {"type": "string"},
+                    **{f: {"type": "[]string" if f == "tags" else "string"} for f in FIELD_VALUES},
+                },
+                "approx_row_count": row.get("row_count"),
+                "approx_logical_bytes": row.get("size_bytes"),
+                "created_at": iso(last - 86_400_000 * 30),
+                "updated_at": iso(last),
+                "last_write_at": iso(last),
+                "index": {"status": "up-to-date"}
+                if row.get("is_stable")
+                else {"status": "updating", "unindexed_bytes": 4096},
+                "layer": {
+                    "stable_as_of": row.get("stable_as_of_ms"),
+                    "is_stable": row.get("is_stable", False),
+                    "cache_state": row.get("cache_state"),
+                },
+            }
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def _history(self, ns: str) -> list[dict[str, Any]]:
+        if ns not in self._histories and self.synthesize:
+            self._row(ns)
+            rng = random.Random(ns)
+            entries = []
+            wm = self.now_ms - rng.randint(1, 600) * 1000
+            for _ in range(rng.randint(0, 140)):
+                body = self._make_body(ns, wm, rng)
+                self._bodies[body["sha"]] = body
+                entries.append({"watermark_ms": wm, "sha": body["sha"]})
+                wm -= rng.randint(60, 3600) * 1000
+            self._histories[ns] = entries
+        return self._histories.get(ns, [])
+
+    def _make_body(self, ns: str, wm: int, rng: random.Random) -> dict[str, Any]:
+        fields = []
+        for name in ("category", "brand", "color"):
+            values = [{"v": v, "n": rng.randint(1, 5000)} for v in FIELD_VALUES[name]]
+            values.sort(key=lambda x: -x["n"])
+            fields.append({"name": name, "values": values})
+        body: dict[str, Any] = {
+            "namespace": ns,
+            "watermark_ms": wm,
+            "fields": fields,
+            "fields_skipped": [
+                {
+                    "name": "tags",
+                    "reason": "exceeded_cap",
+                    "distinct_observed": 24_700,
+                    "cap": 10000,
+                }
+            ],
+        }
+        body["sha"] = body_sha(body)
+        return body
+
+    def history(self, ns: str, limit: int = 50, before: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("history", ns, limit, before)
+            entries = self._history(ns)
+            start = 0
+            if before:
+                idx = [i for i, e in enumerate(entries) if e["sha"].startswith(before)]
+                if not idx:
+                    raise LayerAPIError(404, "not_found", f"snapshot {before!r} not found")
+                start = idx[0] + 1
+            return copy.deepcopy(entries[start : start + min(limit, 500)])
+
+    def _body(self, ns: str, sha: str) -> dict[str, Any]:
+        self._history(ns)
+        if len(sha) < 7:
+            raise LayerAPIError(400, "bad_request", "sha prefix must be at least 7 hex chars")
+        matches = [b for s, b in self._bodies.items() if s.startswith(sha) and b["namespace"] == ns]
+        if not matches:
+            raise LayerAPIError(404, "not_found", f"snapshot {sha!r} not found in {ns!r}")
+        if len(matches) > 1:
+            raise LayerAPIError(409, "ambiguous_sha", f"{sha!r} matches several snapshots")
+        return matches[0]
+
+    def snapshot(self, ns: str, sha: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("snapshot", ns, sha)
+            return copy.deepcopy(self._body(ns, sha))
+
+    def diff(self, ns: str, a: str, b: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("diff", ns, a, b)
+            return compute_diff(self._body(ns, a), self._body(ns, b))
+
+    def create_snapshot(
+        self,
+        ns: str,
+        field: str,
+        source: str = "auto",
+        filters: Any = None,
+        page_size: int = 1000,
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._enter("create_snapshot", ns, field, source, filters, page_size)
+            self._row(ns)
+            if source not in ("auto", "stored", "cache", "origin"):
+                raise LayerAPIError(400, "bad_request", f"unknown source {source!r}")
+            self._job_seq += 1
+            job = {
+                "id": f"job-{self._job_seq:04d}",
+                "namespace": ns,
+                "field": field,
+                "source": source,
+                "kind": "snapshot",
+                "status": "running",
+                "progress": 0,
+                "documents_scanned": 0,
+                "created_at": iso(self.now_ms),
+                "finished_at": None,
+                "resolved_source": "origin" if source == "auto" else source,
+                "_polls": 0,
+            }
+            self._jobs.setdefault(ns, []).insert(0, job)
+            return self._public(job)
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy({k: v for k, v in job.items() if not k.startswith("_")})
+
+    def _advance(self, job: dict[str, Any]) -> None:
+        if job.get("status") != "running" or "_polls" not in job:
+            return
+        job["_polls"] += 1
+        job["progress"] = min(1.0, job["_polls"] / self.job_steps)
+        job["documents_scanned"] = int(12844 * job["progress"])
+        if job["progress"] >= 1.0:
+            rng = random.Random(job["id"])
+            values = [
+                {"v": v, "n": rng.randint(1, 3000)}
+                for v in FIELD_VALUES.get(job["field"], ["a", "b"])
+            ]
+            values.sort(key=lambda x: -x["n"])
+            job.update(
+                status="completed",
+                finished_at=iso(self.now_ms),
+                result={"name": job["field"], "values": values},
+                stable_as_of=self.now_ms - 5000,
+            )
+
+    def jobs(self, ns: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("jobs", ns)
+            self._row(ns)
+            for job in self._jobs.get(ns, []):
+                self._advance(job)
+            return [self._public(j) for j in self._jobs.get(ns, [])]
+
+    def job(self, ns: str, id: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("job", ns, id)
+            for job in self._jobs.get(ns, []):
+                if job["id"] == id:
+                    self._advance(job)
+                    return self._public(job)
+            raise LayerAPIError(404, "not_found", f"job {id!r} not found")
+
+    # -- activity ---------------------------------------------------------------------
+
+    def activity(
+        self,
+        since_ms: int,
+        limit: int = 100,
+        namespace: str | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._enter("activity", since_ms, limit, namespace, cursor)
+
+            def key(e: dict[str, Any]) -> str:
+                return f"{e['ts_ms']:013d}-{e['namespace']}-{e['sha']}"
+
+            events = [
+                e
+                for e in self._events
+                if e["ts_ms"] >= since_ms and (namespace is None or e["namespace"] == namespace)
+            ]
+            if cursor:
+                events = [e for e in events if key(e) > cursor]
+            page = events[: min(limit, 500)]
+            return {
+                "events": copy.deepcopy(page),
+                "next_cursor": key(page[-1]) if page else None,
+            }
+
+
+def synthetic(
+    n: int = 10_000, *, now_ms: int = 1_747_300_010_000, seed: int = 7
+) -> FakeLayerClient:
+    """A fake serving ``n`` generated namespaces, with lazy histories and some activity."""
+    rng = random.Random(seed)
+    states = ["warm", "warm", "warm", "cold", "warming", "stale"]
+    teams = ["search", "ads", "recs", "support", "growth"]
+    rows = []
+    for i in range(n):
+        name = f"{rng.choice(['prod', 'staging', 'dev'])}-{rng.choice(teams)}-{i:05d}"
+        stable = rng.random() > 0.08
+        row: dict[str, Any] = {
+            "name": name,
+            "row_count": rng.randint(0, 50_000_000),
+            "size_bytes": rng.randint(0, 200_000_000_000),
+            "stable_as_of_ms": now_ms - rng.randint(1, 7200) * 1000
+            if rng.random() > 0.02
+            else None,
+            "is_stable": stable,
+            "cache_state": {"state": rng.choice(states), "warm_inflight": rng.random() < 0.05},
+            "last_write_ms": now_ms - rng.randint(1, 86_400) * 1000,
+            "shadow": rng.random() < 0.05,
+            "labels": {"team": rng.choice(teams)} if rng.random() < 0.7 else {},
+        }
+        if rng.random() < 0.01:
+            row.update(
+                row_count=None,
+                size_bytes=None,
+                last_write_ms=None,
+                metadata_error="upstream metadata call timed out",
+            )
+        rows.append(row)
+    client = FakeLayerClient(rows, now_ms=now_ms, synthesize=True, job_steps=5)
+    for k in range(40):
+        ns = rows[rng.randrange(n)]["name"]
+        ts = now_ms - (40 - k) * 45_000
+        client.add_event(
+            {
+                "ts_ms": ts,
+                "namespace": ns,
+                "sha": hashlib.sha256(f"{ns}{ts}".encode()).hexdigest(),
+                "watermark_ms": ts - 2000,
+                "fields": ["category", "brand"],
+                "source": "origin" if k % 3 else "stored",
+                "job_id": None if k % 2 else f"job-{k:04d}",
+            }
+        )
+    return client

@@ -1,0 +1,107 @@
+"""Typed messages that thread workers post back to the main thread.
+
+Workers never touch widgets; they call the client and post one of these. The
+screen that started the worker handles it on the main thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from common.api_client import LayerAPIError, LayerUnreachable
+
+
+def describe_error(error: BaseException) -> str:
+    """One line an operator can act on; never a traceback."""
+    if isinstance(error, LayerUnreachable):
+        return f"Backend unreachable — {error.message}"
+    if isinstance(error, LayerAPIError):
+        if error.status in (401, 403):
+            return (
+                f"Unauthorized ({error.status} {error.code}): {error.message} — "
+                "pass --token or set LAYER_TOKEN"
+            )
+        return f"{error.status} {error.code}: {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
+class InventoryPage(Message):
+    """One page of ``GET /v2/namespaces``; ``done`` on the last page of a pass."""
+
+    def __init__(self, generation: int, rows: list[dict[str, Any]], done: bool) -> None:
+        super().__init__()
+        self.generation = generation
+        self.rows = rows
+        self.done = done
+
+
+class InventoryFailed(Message):
+    def __init__(self, generation: int, error: BaseException) -> None:
+        super().__init__()
+        self.generation = generation
+        self.error = error
+
+
+class MetadataLoaded(Message):
+    def __init__(self, ns: str, metadata: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.metadata = metadata
+
+
+class HistoryLoaded(Message):
+    """History entries; ``before`` is the SHA the page was fetched after (None = head)."""
+
+    def __init__(self, ns: str, entries: list[dict[str, Any]], before: str | None) -> None:
+        super().__init__()
+        self.ns = ns
+        self.entries = entries
+        self.before = before
+
+
+class SnapshotLoaded(Message):
+    def __init__(self, ns: str, body: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.body = body
+
+
+class DiffLoaded(Message):
+    def __init__(self, ns: str, diff: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.diff = diff
+
+
+class JobsLoaded(Message):
+    def __init__(self, ns: str, jobs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.jobs = jobs
+
+
+class JobCreated(Message):
+    def __init__(self, ns: str, job: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.job = job
+
+
+class ActivityLoaded(Message):
+    """New activity events (oldest first) and the cursor to poll with next."""
+
+    def __init__(self, events: list[dict[str, Any]], cursor: str | None) -> None:
+        super().__init__()
+        self.events = events
+        self.cursor = cursor
+
+
+class ApiFailed(Message):
+    """A non-inventory call failed; ``what`` says which, for the banner."""
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error

@@ -1,0 +1,455 @@
+"""One namespace: its metadata and ``layer`` block, snapshot history, and jobs.
+
+History loads newest first and pages with ``before=`` as the cursor nears the end.
+Enter shows a snapshot body as histograms; marking two entries (space) shows their
+diff. Jobs poll fast while one is running and show live progress bars.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Label, ListView, Static
+from textual.widgets.data_table import RowDoesNotExist
+
+from common.api_client import LayerClientError
+from tui.format import ago, human_bytes, human_count, iso_to_ms, short_sha, timestamp
+from tui.messages import (
+    ApiFailed,
+    DiffLoaded,
+    HistoryLoaded,
+    JobCreated,
+    JobsLoaded,
+    MetadataLoaded,
+    SnapshotLoaded,
+    describe_error,
+)
+from tui.screens.base import Banner, DashboardScreen
+from tui.widgets.histogram import Histogram
+from tui.widgets.jobs import JobItem
+
+HISTORY_PAGE = 50
+JOB_POLL_S = 0.5
+
+
+def metadata_text(ns: str, meta: dict[str, Any], now_ms: int) -> Text:
+    layer = meta.get("layer") or {}
+    index = meta.get("index") or {}
+    cache = layer.get("cache_state") or {}
+    out = Text()
+    out.append(ns, style="bold")
+    out.append("  ")
+    stable_ms = layer.get("stable_as_of")
+    if layer.get("is_stable"):
+        out.append("✓ stable", style="green")
+    else:
+        out.append("⟳ updating", style="yellow")
+    out.append(
+        f" · stable as of {timestamp(stable_ms)} ({ago(stable_ms, now_ms)})"
+        if stable_ms
+        else " · never stable yet"
+    )
+    if cache:
+        out.append(
+            f" · cache {cache.get('state')}" + (" (warming)" if cache.get("warm_inflight") else "")
+        )
+    out.append("\n")
+    status = str(index.get("status") or "?")
+    if index.get("unindexed_bytes"):
+        status += f" ({human_bytes(index.get('unindexed_bytes'))} unindexed)"
+    out.append(
+        f"{human_count(meta.get('approx_row_count'))} rows · {human_bytes(meta.get('approx_logical_bytes'))}"
+        f" · index {status} · last write {ago(iso_to_ms(meta.get('last_write_at')), now_ms)}"
+        f" · created {str(meta.get('created_at') or '—')[:10]}\n",
+        style="",
+    )
+    schema = meta.get("schema") or {}
+    attrs = ", ".join(f"{k}:{(v or {}).get('type', '?')}" for k, v in schema.items())
+    out.append(f"schema: {attrs or '—'}", style="dim")
+    return out
+
+
+def schema_fields(meta: dict[str, Any] | None) -> list[str]:
+    return [k for k in ((meta or {}).get("schema") or {}) if k not in ("id", "vector")]
+
+
+class NamespaceScreen(DashboardScreen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("backspace", "back", "Back", show=False),
+        Binding("space", "mark", "Mark/diff"),
+        Binding("s", "new_snapshot", "Snapshot"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("c", "clear_marks", "Clear marks", show=False),
+        Binding("j", "focus_jobs", "Jobs", show=False),
+        Binding("h", "focus_history", "History", show=False),
+    ]
+
+    def __init__(self, ns: str, *, open_sha: str | None = None, new_snapshot: bool = False) -> None:
+        super().__init__()
+        self.ns = ns
+        self.open_sha = open_sha
+        self._want_form = new_snapshot
+        self.metadata: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.history_done = False
+        self._history_loading = False
+        self.marks: list[str] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._watched: set[str] = set()
+        self._last_jobs_poll = 0.0
+        self._jobs_loading = False
+        self._banner_what: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.ns, style="bold"), id="meta")
+        yield Banner(id="ns-banner")
+        with Horizontal(id="ns-body"):
+            with Vertical(id="ns-left"):
+                yield Label("History (Enter: show · space: mark two to diff)", classes="pane-title")
+                yield DataTable(id="history", cursor_type="row")
+                yield Label("Jobs", classes="pane-title")
+                yield ListView(id="jobs")
+            with VerticalScroll(id="detail"):
+                yield Histogram(id="histogram")
+        yield Footer()
+
+    @property
+    def history_table(self) -> DataTable[Any]:
+        return self.query_one("#history", DataTable)
+
+    @property
+    def histogram(self) -> Histogram:
+        return self.query_one("#histogram", Histogram)
+
+    def on_mount(self) -> None:
+        table = self.history_table
+        table.add_column("", key="mark", width=1)
+        table.add_column("Watermark (UTC)", key="wm", width=19)
+        table.add_column("SHA", key="sha", width=8)
+        table.add_column("Age", key="age", width=8)
+        self.histogram.show_text(
+            Text("Select a snapshot (Enter) or mark two (space) to diff.", style="dim")
+        )
+        table.focus()
+        self._load_metadata()
+        self._load_history(None)
+        self._load_jobs()
+        if self.open_sha:
+            self._load_snapshot(self.open_sha)
+        self.set_interval(self.refresh_s, self._tick)
+        self.set_interval(min(JOB_POLL_S, self.refresh_s), self._poll_jobs)
+
+    # -- workers ----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ns-metadata")
+    def _load_metadata(self) -> None:
+        try:
+            self.post_message(MetadataLoaded(self.ns, self.client.metadata(self.ns)))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("metadata", exc))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ns-history")
+    def _load_history(self, before: str | None) -> None:
+        try:
+            entries = self.client.history(self.ns, limit=HISTORY_PAGE, before=before)
+            self.post_message(HistoryLoaded(self.ns, entries, before))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("history", exc))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ns-detail")
+    def _load_snapshot(self, sha: str) -> None:
+        try:
+            self.post_message(SnapshotLoaded(self.ns, self.client.snapshot(self.ns, sha)))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("snapshot", exc))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ns-detail")
+    def _load_diff(self, a: str, b: str) -> None:
+        try:
+            self.post_message(DiffLoaded(self.ns, self.client.diff(self.ns, a, b)))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("diff", exc))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ns-jobs")
+    def _load_jobs(self) -> None:
+        try:
+            self.post_message(JobsLoaded(self.ns, self.client.jobs(self.ns)))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("jobs", exc))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="ns-create")
+    def _create_job(self, form: dict[str, Any]) -> None:
+        try:
+            job = self.client.create_snapshot(
+                self.ns,
+                form["field"],
+                source=form.get("source", "auto"),
+                filters=form.get("filters"),
+                page_size=int(form.get("page_size", 1000)),
+            )
+            self.post_message(JobCreated(self.ns, job))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("create snapshot", exc))
+
+    # -- timers -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._load_metadata()
+        self._load_history(None)
+
+    def _poll_jobs(self) -> None:
+        running = any(j.get("status") == "running" for j in self.jobs.values())
+        due = time.monotonic() - self._last_jobs_poll >= self.refresh_s
+        if (running or due) and not self._jobs_loading:
+            self._jobs_loading = True
+            self._last_jobs_poll = time.monotonic()
+            self._load_jobs()
+
+    def action_refresh(self) -> None:
+        self._load_metadata()
+        self._load_history(None)
+        self._load_jobs()
+
+    # -- handlers ---------------------------------------------------------------------
+
+    @on(MetadataLoaded)
+    def _on_metadata(self, message: MetadataLoaded) -> None:
+        self.metadata = message.metadata
+        self.query_one("#meta", Static).update(
+            metadata_text(self.ns, message.metadata, self.now_ms())
+        )
+        self._ok("metadata")
+        if self._want_form:
+            self._want_form = False
+            self.action_new_snapshot()
+
+    def _ok(self, what: str) -> None:
+        if self._banner_what == what:
+            self._banner_what = None
+            self.banner.clear()
+
+    @on(ApiFailed)
+    def _on_failed(self, message: ApiFailed) -> None:
+        if message.what == "jobs":
+            self._jobs_loading = False
+        if message.what == "history":
+            self._history_loading = False
+        self._banner_what = message.what
+        self.banner.show(f"{message.what}: {describe_error(message.error)}")
+        if message.what == "metadata" and self._want_form:
+            self._want_form = False
+            self.action_new_snapshot()
+
+    @on(HistoryLoaded)
+    def _on_history(self, message: HistoryLoaded) -> None:
+        self._history_loading = False
+        self._ok("history")
+        table = self.history_table
+        known = {e["sha"] for e in self.history}
+        fresh = [e for e in message.entries if e["sha"] not in known]
+        if message.before is None:
+            if not self.history:
+                self.history_done = len(message.entries) < HISTORY_PAGE
+            # Head refresh: newer entries go on top, in order.
+            if self.history and fresh:
+                at_top = table.cursor_row == 0
+                self.history = fresh + self.history
+                self._rebuild_history(keep_top=at_top)
+                return
+        else:
+            self.history_done = len(message.entries) < HISTORY_PAGE
+        now = self.now_ms()
+        for entry in fresh:
+            self.history.append(entry)
+            table.add_row(*self._history_cells(entry, now), key=entry["sha"])
+        if not self.history and self.history_done:
+            self.histogram.show_text(
+                Text("No snapshots yet for this namespace. Press s to create one.", style="dim")
+            )
+
+    def _history_cells(self, entry: dict[str, Any], now: int) -> list[str | Text]:
+        sha = entry["sha"]
+        mark: str | Text = Text("●", style="bold magenta") if sha in self.marks else ""
+        wm = entry.get("watermark_ms")
+        return [mark, timestamp(wm), short_sha(sha), ago(wm, now)]
+
+    def _rebuild_history(self, keep_top: bool) -> None:
+        table = self.history_table
+        key = self._cursor_sha()
+        table.clear()
+        now = self.now_ms()
+        for entry in self.history:
+            table.add_row(*self._history_cells(entry, now), key=entry["sha"])
+        if key and not keep_top:
+            with contextlib.suppress(RowDoesNotExist):
+                table.move_cursor(row=table.get_row_index(key))
+
+    def _cursor_sha(self) -> str | None:
+        table = self.history_table
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+
+    @on(DataTable.RowHighlighted, "#history")
+    def _history_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if (
+            event.cursor_row >= event.data_table.row_count - 5
+            and not self.history_done
+            and not self._history_loading
+            and self.history
+        ):
+            self._history_loading = True
+            self._load_history(self.history[-1]["sha"])
+
+    @on(DataTable.RowSelected, "#history")
+    def _history_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self._load_snapshot(event.row_key.value)
+
+    @on(SnapshotLoaded)
+    def _on_snapshot(self, message: SnapshotLoaded) -> None:
+        body = message.body
+        heading = Text()
+        heading.append(f"Snapshot {short_sha(body.get('sha'), 12)}", style="bold")
+        heading.append(f"  watermark {timestamp(body.get('watermark_ms'))} UTC", style="dim")
+        self.histogram.show("body", body, heading)
+        self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
+
+    @on(DiffLoaded)
+    def _on_diff(self, message: DiffLoaded) -> None:
+        diff = message.diff
+        heading = Text()
+        heading.append(
+            f"Diff {short_sha(diff.get('from'), 12)} → {short_sha(diff.get('to'), 12)}",
+            style="bold",
+        )
+        self.histogram.show("diff", diff, heading)
+        self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
+
+    def action_mark(self) -> None:
+        sha = self._cursor_sha()
+        if sha is None:
+            return
+        if sha in self.marks:
+            self.marks.remove(sha)
+        else:
+            self.marks.append(sha)
+            if len(self.marks) > 2:
+                dropped = self.marks.pop(0)
+                self._refresh_mark(dropped)
+        self._refresh_mark(sha)
+        if len(self.marks) == 2:
+            order = {e["sha"]: i for i, e in enumerate(self.history)}
+            # Older (further down the newest-first list) is "from".
+            a, b = sorted(self.marks, key=lambda s: -order.get(s, 0))
+            self._load_diff(a, b)
+
+    def action_clear_marks(self) -> None:
+        marks, self.marks = self.marks, []
+        for sha in marks:
+            self._refresh_mark(sha)
+
+    def _refresh_mark(self, sha: str) -> None:
+        mark: str | Text = Text("●", style="bold magenta") if sha in self.marks else ""
+        with contextlib.suppress(LookupError):
+            self.history_table.update_cell(sha, "mark", mark)
+
+    # -- jobs -------------------------------------------------------------------------
+
+    @on(JobsLoaded)
+    def _on_jobs(self, message: JobsLoaded) -> None:
+        self._jobs_loading = False
+        self._ok("jobs")
+        for job in reversed(message.jobs):  # oldest first, so inserts at 0 keep newest on top
+            self._upsert_job(job)
+
+    @on(JobCreated)
+    def _on_job_created(self, message: JobCreated) -> None:
+        job = message.job
+        self._watched.add(str(job.get("id")))
+        self._upsert_job(job)
+        self.notify(f"Snapshot job {job.get('id')} started for {job.get('field')}")
+        self._load_jobs()
+
+    def _upsert_job(self, job: dict[str, Any]) -> None:
+        job_id = str(job.get("id"))
+        old = self.jobs.get(job_id)
+        self.jobs[job_id] = job
+        jobs_view = self.query_one("#jobs", ListView)
+        item = next((i for i in jobs_view.query(JobItem) if i.job_id == job_id), None)
+        if item is None:
+            jobs_view.insert(0, [JobItem(job)])
+        else:
+            item.update_job(job)
+        finished = job.get("status") in ("completed", "failed")
+        if finished and job_id in self._watched and (old is None or old.get("status") == "running"):
+            self._watched.discard(job_id)
+            self.show_job(job)
+            if job.get("status") == "completed":
+                self._load_history(None)
+
+    def show_job(self, job: dict[str, Any]) -> None:
+        heading = Text()
+        heading.append(f"Job {job.get('id')}", style="bold")
+        heading.append(
+            f"  {job.get('field')} · {job.get('status')} · source {job.get('resolved_source') or job.get('source')}"
+            + (f" · sha {short_sha(job.get('sha'))}" if job.get("sha") else ""),
+            style="dim",
+        )
+        if job.get("status") == "completed" and job.get("result"):
+            self.histogram.show("result", job["result"], heading)
+        elif job.get("status") == "failed":
+            err = job.get("error") or {}
+            heading.append(f"\n\nfailed: {err.get('code')}: {err.get('message')}", style="red")
+            self.histogram.show_text(heading)
+        else:
+            heading.append(f"\n\nrunning: {float(job.get('progress') or 0):.0%}", style="yellow")
+            self.histogram.show_text(heading)
+
+    @on(ListView.Selected, "#jobs")
+    def _job_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, JobItem):
+            self.show_job(event.item.job)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_focus_jobs(self) -> None:
+        self.query_one("#jobs", ListView).focus()
+
+    def action_focus_history(self) -> None:
+        self.history_table.focus()
+
+    def action_new_snapshot(self) -> None:
+        from tui.screens.new_snapshot import NewSnapshotScreen
+
+        def submitted(form: dict[str, Any] | None) -> None:
+            if form:
+                self._create_job(form)
+
+        self.app.push_screen(NewSnapshotScreen(self.ns, schema_fields(self.metadata)), submitted)
+
+    def commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Back to inventory", "Close this namespace", "back"),
+            ("New snapshot", f"Create a snapshot job for {self.ns}", "new_snapshot"),
+            ("Mark for diff", "Mark the highlighted history entry; two marks show a diff", "mark"),
+            ("Clear diff marks", "Unmark all history entries", "clear_marks"),
+            ("Refresh namespace", "Reload metadata, history and jobs", "refresh"),
+            ("Focus jobs", "Move to the jobs list", "focus_jobs"),
+            ("Focus history", "Move to the history list", "focus_history"),
+        ]
