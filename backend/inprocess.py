@@ -19,13 +19,17 @@ from backend.scheduling import build_watcher_scheduler, stop_watcher
 
 
 class InProcessServer:
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, *, watch: bool = False) -> None:
+    def __init__(
+        self, app: Flask, host: str = "127.0.0.1", port: int = 0, *, watch: bool = False
+    ) -> None:
         self.app = app
         self._server: Any = make_server(host, port, app, threaded=True)
         self.host = host
         self.port = int(self._server.server_port)
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="layer-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="layer-http", daemon=True
+        )
         self._watch = watch
         self.scheduler: BaseScheduler | None = None
 

@@ -104,13 +104,17 @@ class Inventory:
 
     def _build(self, prefix: str | None, cursor: str | None, page_size: int) -> dict[str, Any]:
         try:
-            listing = self.upstream.list_namespaces(prefix=prefix, cursor=cursor, page_size=min(page_size, 1000))
+            listing = self.upstream.list_namespaces(
+                prefix=prefix, cursor=cursor, page_size=min(page_size, 1000)
+            )
         except UpstreamError as exc:
             if exc.upstream_status == 400 and cursor:
                 raise BadRequest("cursor is not a valid listing cursor", param="cursor") from None
             raise
         names = [
-            item["id"] for item in listing["namespaces"] if isinstance(item, dict) and isinstance(item.get("id"), str)
+            item["id"]
+            for item in listing["namespaces"]
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
         rows = list(self.pool.map(self.row, names))
         next_cursor = listing.get("next_cursor") or None

@@ -40,7 +40,9 @@ def int_arg(name: str, default: int | None, *, lo: int, hi: int, cap: bool = Fal
     return value
 
 
-def str_arg(name: str, *, max_len: int = 1024, pattern: re.Pattern[str] | None = None) -> str | None:
+def str_arg(
+    name: str, *, max_len: int = 1024, pattern: re.Pattern[str] | None = None
+) -> str | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None

@@ -19,8 +19,18 @@ from backend.freshness import Freshness
 
 HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-        "transfer-encoding", "upgrade", "content-length", "content-encoding", "host", "authorization",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+        "host",
+        "authorization",
     }
 )
 PASS_BACK = ("content-type", "retry-after", "retry-after-ms", "x-should-retry")
@@ -40,7 +50,8 @@ class Cut:
 def decide_cut(body: Any, fr: Freshness) -> Cut:
     if not isinstance(body, dict):
         return Cut(None)
-    subs = body.get("queries") if isinstance(body.get("queries"), list) else [body]
+    queries = body.get("queries")
+    subs: list[Any] = queries if isinstance(queries, list) else [body]
     has_filters = any(isinstance(q, dict) and q.get("filters") is not None for q in subs)
     if has_filters and not fr.is_stable and fr.stable_as_of is not None and fr.has_watermark:
         return Cut(fr.stable_as_of)
@@ -79,7 +90,11 @@ def stamp_write(body: dict[str, Any], attr: str, ms: int) -> dict[str, Any]:
 
 def forward_headers(headers: Any) -> dict[str, str]:
     """The caller's headers minus hop-by-hop ones and its Layer key."""
-    return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP and not k.lower().startswith("x-layer")}
+    return {
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in HOP_BY_HOP and not k.lower().startswith("x-layer")
+    }
 
 
 def response_headers(resp: requests.Response) -> dict[str, str]:

@@ -24,7 +24,9 @@ TICK_JOB_ID = "layer-watcher-tick"
 
 
 def _on_error(event: JobExecutionEvent) -> None:
-    log.error("scheduled job failed", extra={"job_id": event.job_id, "error": repr(event.exception)})
+    log.error(
+        "scheduled job failed", extra={"job_id": event.job_id, "error": repr(event.exception)}
+    )
 
 
 def _tick(app: Flask) -> None:

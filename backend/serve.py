@@ -19,7 +19,7 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class _Standalone(BaseApplication):  # type: ignore[misc]
+class _Standalone(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.application = app
         self.options = options

@@ -103,7 +103,9 @@ class Upstream:
             with self._lock:
                 if self._session is None or self._pid != pid:
                     s = requests.Session()
-                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+                    adapter = HTTPAdapter(
+                        pool_connections=4, pool_maxsize=self.pool_size, max_retries=0
+                    )
                     s.mount("http://", adapter)
                     s.mount("https://", adapter)
                     s.headers.update({"Accept-Encoding": "identity", "User-Agent": "layer/0.1"})
@@ -118,15 +120,26 @@ class Upstream:
             self._session = None
 
     def _send_once(
-        self, method: str, path: str, params: Any, data: bytes | None, headers: Mapping[str, str] | None,
-        timeout: tuple[float, float] | None, route: str,
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: tuple[float, float] | None,
+        route: str,
     ) -> requests.Response:
         t0 = time.perf_counter()
         status: int | None = None
         try:
             resp = self.session.request(
-                method, self.base_url + path, params=params, data=data,
-                headers=dict(headers or {}), timeout=timeout or self.timeout, allow_redirects=False,
+                method,
+                self.base_url + path,
+                params=params,
+                data=data,
+                headers=dict(headers or {}),
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
             )
             status = resp.status_code
             return resp
@@ -169,7 +182,9 @@ class Upstream:
                 resp = None
             if resp is not None:
                 should = resp.headers.get("x-should-retry")
-                retryable = resp.status_code in RETRY_STATUSES if should is None else should == "true"
+                retryable = (
+                    resp.status_code in RETRY_STATUSES if should is None else should == "true"
+                )
                 if not (retry and retryable) or attempt >= self.retries:
                     return resp
                 wait = retry_after_s(resp.headers)
@@ -182,7 +197,10 @@ class Upstream:
                 if resp is not None:
                     return resp
                 self._raise_transport(last_exc, method, path)
-            log.info("upstream retry", extra={"attempt": attempt + 1, "path_route": route, "delay_s": round(delay, 3)})
+            log.info(
+                "upstream retry",
+                extra={"attempt": attempt + 1, "path_route": route, "delay_s": round(delay, 3)},
+            )
             self._sleep(delay)
             attempt += 1
 
@@ -190,7 +208,9 @@ class Upstream:
     def _raise_transport(exc: Exception, method: str, path: str) -> None:
         if isinstance(exc, requests.Timeout):
             raise UpstreamTimeout(f"upstream timed out on {method} {path}") from None
-        raise UpstreamError(f"upstream unreachable on {method} {path}: {type(exc).__name__}") from None
+        raise UpstreamError(
+            f"upstream unreachable on {method} {path}: {type(exc).__name__}"
+        ) from None
 
     # -- typed calls (Layer's own use; errors mapped) ----------------------------------
     def _json(self, resp: requests.Response, what: str) -> Any:
@@ -205,40 +225,77 @@ class Upstream:
         try:
             return orjson.loads(resp.content)
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"{what}: upstream sent invalid JSON", upstream_status=resp.status_code) from None
+            raise UpstreamError(
+                f"{what}: upstream sent invalid JSON", upstream_status=resp.status_code
+            ) from None
 
-    def list_namespaces(self, prefix: str | None = None, cursor: str | None = None, page_size: int = 100) -> dict[str, Any]:
+    def list_namespaces(
+        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 100
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"page_size": page_size}
         if prefix:
             params["prefix"] = prefix
         if cursor:
             params["cursor"] = cursor
-        resp = self.send("GET", "/v1/namespaces", params=params, retry=True, route="list_namespaces")
+        resp = self.send(
+            "GET", "/v1/namespaces", params=params, retry=True, route="list_namespaces"
+        )
         body = self._json(resp, "list namespaces")
         if not isinstance(body, dict) or not isinstance(body.get("namespaces"), list):
-            raise UpstreamError("list namespaces: unexpected payload", upstream_status=resp.status_code)
+            raise UpstreamError(
+                "list namespaces: unexpected payload", upstream_status=resp.status_code
+            )
         return body
 
     def metadata(self, ns: str, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
-        resp = self.send("GET", f"/v2/namespaces/{quote(ns, safe='')}/metadata", retry=True, timeout=timeout, route="metadata")
+        resp = self.send(
+            "GET",
+            f"/v2/namespaces/{quote(ns, safe='')}/metadata",
+            retry=True,
+            timeout=timeout,
+            route="metadata",
+        )
         body = self._json(resp, f"namespace {ns!r} metadata")
         if not isinstance(body, dict):
-            raise UpstreamError(f"namespace {ns!r} metadata: unexpected payload", upstream_status=resp.status_code)
+            raise UpstreamError(
+                f"namespace {ns!r} metadata: unexpected payload", upstream_status=resp.status_code
+            )
         return body
 
     def query(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.send("POST", f"/v2/namespaces/{quote(ns, safe='')}/query", json_body=body, retry=True, route="query")
+        resp = self.send(
+            "POST",
+            f"/v2/namespaces/{quote(ns, safe='')}/query",
+            json_body=body,
+            retry=True,
+            route="query",
+        )
         out = self._json(resp, f"query on {ns!r}")
         if not isinstance(out, dict):
-            raise UpstreamError(f"query on {ns!r}: unexpected payload", upstream_status=resp.status_code)
+            raise UpstreamError(
+                f"query on {ns!r}: unexpected payload", upstream_status=resp.status_code
+            )
         return out
 
     def write(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.send("POST", f"/v2/namespaces/{quote(ns, safe='')}", json_body=body, retry=False, route="write")
+        resp = self.send(
+            "POST",
+            f"/v2/namespaces/{quote(ns, safe='')}",
+            json_body=body,
+            retry=False,
+            route="write",
+        )
         out = self._json(resp, f"write to {ns!r}")
         return out if isinstance(out, dict) else {}
 
     def ping(self) -> None:
         """Raise ``UpstreamError`` unless the upstream answers a one-item listing."""
-        resp = self.send("GET", "/v1/namespaces", params={"page_size": 1}, retry=False, timeout=(2.0, 5.0), route="ping")
+        resp = self.send(
+            "GET",
+            "/v1/namespaces",
+            params={"page_size": 1},
+            retry=False,
+            timeout=(2.0, 5.0),
+            route="ping",
+        )
         self._json(resp, "upstream readiness")

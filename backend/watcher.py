@@ -98,10 +98,7 @@ class Watcher:
         except StoreError as exc:
             log.error("watcher cannot reach the lease store", extra={"error": str(exc)})
             leader = False
-        if not leader:
-            result = TickResult(leader=False)
-        else:
-            result = self.poll_all()
+        result = TickResult(leader=False) if not leader else self.poll_all()
         result.duration_ms = (time.perf_counter() - t0) * 1000
         self.last_tick = result
         if leader:
@@ -166,11 +163,15 @@ class Watcher:
         try:
             self.freshness.put(ns, new)
         except StoreError as exc:
-            log.error("watcher could not record freshness", extra={"namespace": ns, "error": str(exc)})
+            log.error(
+                "watcher could not record freshness", extra={"namespace": ns, "error": str(exc)}
+            )
             return new
         if new.is_stable and meta is not None and self.on_stable is not None:
             try:
                 self.on_stable(ns, meta, prev, new)
             except (LayerError, StoreError) as exc:
-                log.error("watcher on_stable hook failed", extra={"namespace": ns, "error": str(exc)})
+                log.error(
+                    "watcher on_stable hook failed", extra={"namespace": ns, "error": str(exc)}
+                )
         return new

@@ -111,13 +111,17 @@ class Settings:
             base_url = f"https://{env['TURBOPUFFER_REGION'].strip()}.turbopuffer.com"
         base_url = base_url or cls.turbopuffer_base_url
         if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"TURBOPUFFER_BASE_URL must start with http:// or https://, got {base_url!r}")
+            raise SettingsError(
+                f"TURBOPUFFER_BASE_URL must start with http:// or https://, got {base_url!r}"
+            )
         strategy = env.get("LAYER_ORIGIN_STRATEGY", "auto").strip() or "auto"
         if strategy not in ("auto", "scan"):
             raise SettingsError(f"LAYER_ORIGIN_STRATEGY must be 'auto' or 'scan', got {strategy!r}")
         watermark = env.get("LAYER_WATERMARK_ATTRIBUTE", cls.watermark_attribute).strip()
         if not watermark or watermark.startswith("$") or len(watermark) > 128:
-            raise SettingsError("LAYER_WATERMARK_ATTRIBUTE must be 1-128 characters, not starting with '$'")
+            raise SettingsError(
+                "LAYER_WATERMARK_ATTRIBUTE must be 1-128 characters, not starting with '$'"
+            )
         values: dict[str, Any] = dict(
             turbopuffer_base_url=base_url.rstrip("/"),
             turbopuffer_api_key=env.get("TURBOPUFFER_API_KEY", ""),
@@ -133,10 +137,15 @@ class Settings:
             facets=parse_pattern_map("LAYER_FACETS", env.get("LAYER_FACETS", "")),
             labels=parse_labels(env.get("LAYER_LABELS", "")),
             shadow_pattern=env.get("LAYER_SHADOW_PATTERN", cls.shadow_pattern).strip(),
-            upstream_connect_timeout_s=_int(env, "LAYER_UPSTREAM_CONNECT_TIMEOUT_MS", 5000, 1, 600_000) / 1000,
-            upstream_read_timeout_s=_int(env, "LAYER_UPSTREAM_TIMEOUT_MS", 30000, 1, 600_000) / 1000,
+            upstream_connect_timeout_s=_int(
+                env, "LAYER_UPSTREAM_CONNECT_TIMEOUT_MS", 5000, 1, 600_000
+            )
+            / 1000,
+            upstream_read_timeout_s=_int(env, "LAYER_UPSTREAM_TIMEOUT_MS", 30000, 1, 600_000)
+            / 1000,
             upstream_retries=_int(env, "LAYER_UPSTREAM_RETRIES", 4, 0, 10),
-            upstream_retry_budget_s=_int(env, "LAYER_UPSTREAM_RETRY_BUDGET_MS", 30000, 0, 600_000) / 1000,
+            upstream_retry_budget_s=_int(env, "LAYER_UPSTREAM_RETRY_BUDGET_MS", 30000, 0, 600_000)
+            / 1000,
             lease_ttl_ms=_int(env, "LAYER_LEASE_TTL_MS", 15000, 1000, 3_600_000),
             facet_cap=_int(env, "LAYER_FACET_CAP", 10000, 1, 1_000_000),
             job_ttl_s=_int(env, "LAYER_JOB_TTL_S", 86400, 60, 30 * 86400),

@@ -20,7 +20,11 @@ from common.settings import Settings
 from emulator.server import EmulatorServer
 
 DEMO_FACETS = (("products", ("category", "brand", "tags")), ("prod-*", ("status",)))
-DEMO_LABELS = (("prod-*", (("env", "prod"),)), ("staging-*", (("env", "staging"),)), ("dev-*", (("env", "dev"),)))
+DEMO_LABELS = (
+    ("prod-*", (("env", "prod"),)),
+    ("staging-*", (("env", "staging"),)),
+    ("dev-*", (("env", "dev"),)),
+)
 
 
 def _port_or_free(port: int) -> int:
@@ -46,7 +50,9 @@ def demo_settings(upstream_url: str, data_dir: Path) -> Settings:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
+    data_dir = (
+        Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     print("layer demo: generating demo data and starting the emulator ...", flush=True)
     emu = EmulatorServer(port=_port_or_free(args.emulator_port), demo=True, seed=args.seed).start()

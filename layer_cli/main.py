@@ -21,7 +21,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from backend.serve import serve
 
-    return serve(_settings(args), args.host, args.port, threads=args.threads, watch=not args.no_watcher)
+    return serve(
+        _settings(args), args.host, args.port, threads=args.threads, watch=not args.no_watcher
+    )
 
 
 def cmd_watcher(args: argparse.Namespace) -> int:
@@ -69,25 +71,57 @@ def build_parser() -> argparse.ArgumentParser:
         description="Layer: freshness, facet snapshots and an inventory in front of Turbopuffer. "
         "Settings come from the environment (see README, 'Configuration').",
     )
-    parser.add_argument("--log-level", default=os.environ.get("LAYER_LOG_LEVEL", "INFO"), help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("LAYER_LOG_LEVEL", "INFO"),
+        help="logging level (default INFO)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="backend and watcher in one process, embedded stores by default")
-    p.add_argument("--host", default=os.environ.get("LAYER_HOST", "127.0.0.1"), help="bind address (default 127.0.0.1, env LAYER_HOST)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", os.environ.get("LAYER_PORT", "8700"))), help="port (default 8700, env PORT or LAYER_PORT)")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("LAYER_THREADS", "8")), help="worker threads (default 8, env LAYER_THREADS)")
+    p = sub.add_parser(
+        "serve", help="backend and watcher in one process, embedded stores by default"
+    )
+    p.add_argument(
+        "--host",
+        default=os.environ.get("LAYER_HOST", "127.0.0.1"),
+        help="bind address (default 127.0.0.1, env LAYER_HOST)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", os.environ.get("LAYER_PORT", "8700"))),
+        help="port (default 8700, env PORT or LAYER_PORT)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("LAYER_THREADS", "8")),
+        help="worker threads (default 8, env LAYER_THREADS)",
+    )
     p.add_argument("--upstream", help="Turbopuffer base URL (overrides TURBOPUFFER_BASE_URL)")
-    p.add_argument("--no-watcher", action="store_true", help="serve the API only; run 'layer watcher' elsewhere")
+    p.add_argument(
+        "--no-watcher",
+        action="store_true",
+        help="serve the API only; run 'layer watcher' elsewhere",
+    )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("watcher", help="the consistency watcher alone (for a separate worker process)")
+    p = sub.add_parser(
+        "watcher", help="the consistency watcher alone (for a separate worker process)"
+    )
     p.add_argument("--upstream", help="Turbopuffer base URL (overrides TURBOPUFFER_BASE_URL)")
     p.set_defaults(func=cmd_watcher)
 
     p = sub.add_parser("dashboard", help="the terminal dashboard over a running backend")
-    p.add_argument("--url", default=os.environ.get("LAYER_URL", "http://127.0.0.1:8700"), help="Layer backend URL (default http://127.0.0.1:8700, env LAYER_URL)")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("LAYER_URL", "http://127.0.0.1:8700"),
+        help="Layer backend URL (default http://127.0.0.1:8700, env LAYER_URL)",
+    )
     p.add_argument("--token", help="Layer API key (default: env LAYER_TOKEN)")
-    p.add_argument("--refresh", type=float, default=5.0, help="refresh interval in seconds (default 5)")
+    p.add_argument(
+        "--refresh", type=float, default=5.0, help="refresh interval in seconds (default 5)"
+    )
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("emulator", help="a local Turbopuffer-compatible server")
@@ -96,11 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_emulator)
 
-    p = sub.add_parser("demo", help="emulator with demo data + backend + dashboard, nothing to configure")
-    p.add_argument("--headless", action="store_true", help="no dashboard: print the URLs and serve until Ctrl-C")
-    p.add_argument("--port", type=int, default=8700, help="backend port (default 8700; a free one if taken)")
-    p.add_argument("--emulator-port", type=int, default=8701, help="emulator port (default 8701; a free one if taken)")
-    p.add_argument("--data-dir", help="where the demo keeps its stores (default: a fresh temporary directory)")
+    p = sub.add_parser(
+        "demo", help="emulator with demo data + backend + dashboard, nothing to configure"
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no dashboard: print the URLs and serve until Ctrl-C",
+    )
+    p.add_argument(
+        "--port", type=int, default=8700, help="backend port (default 8700; a free one if taken)"
+    )
+    p.add_argument(
+        "--emulator-port",
+        type=int,
+        default=8701,
+        help="emulator port (default 8701; a free one if taken)",
+    )
+    p.add_argument(
+        "--data-dir", help="where the demo keeps its stores (default: a fresh temporary directory)"
+    )
     p.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -109,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         return int(args.func(args))
     except SettingsError as exc:

@@ -67,7 +67,10 @@ class FieldCounter:
         """``{"name", "values": [...]}`` or ``{"name", "skipped": {...}}``."""
         distinct = len(self.counts)
         if distinct > cap:
-            return {"name": self.name, "skipped": {"reason": "exceeded_cap", "distinct_observed": distinct, "cap": cap}}
+            return {
+                "name": self.name,
+                "skipped": {"reason": "exceeded_cap", "distinct_observed": distinct, "cap": cap},
+            }
         items = sorted(self.counts.items(), key=lambda kv: (-kv[1], TAG_ORDER[kv[0][0]], kv[0][1]))
         values = [{"v": orjson.loads(k[1]) if k[0] == "j" else k[1], "n": n} for k, n in items]
         return {"name": self.name, "values": values}
@@ -77,7 +80,12 @@ def build_body(ns: str, watermark_ms: int, results: list[dict[str, Any]]) -> dic
     """The seed's body shape (without ``sha``), fields in the order requested."""
     fields = [r for r in results if "values" in r]
     skipped = [{"name": r["name"], **r["skipped"]} for r in results if "skipped" in r]
-    return {"namespace": ns, "watermark_ms": watermark_ms, "fields": fields, "fields_skipped": skipped}
+    return {
+        "namespace": ns,
+        "watermark_ms": watermark_ms,
+        "fields": fields,
+        "fields_skipped": skipped,
+    }
 
 
 def result_from_body(body: dict[str, Any], field: str) -> dict[str, Any] | None:
@@ -86,5 +94,8 @@ def result_from_body(body: dict[str, Any], field: str) -> dict[str, Any] | None:
             return {"name": field, "values": f["values"]}
     for f in body.get("fields_skipped", []):
         if f.get("name") == field:
-            return {"name": field, "skipped": {k: f[k] for k in ("reason", "distinct_observed", "cap") if k in f}}
+            return {
+                "name": field,
+                "skipped": {k: f[k] for k in ("reason", "distinct_observed", "cap") if k in f},
+            }
     return None

@@ -92,14 +92,21 @@ class JobStore:
             return job
         owner = job.get("_owner") or {}
         hb = int(job.get("_heartbeat_ms") or 0)
-        dead = owner.get("host") == HOST and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])
+        dead = (
+            owner.get("host") == HOST
+            and isinstance(owner.get("pid"), int)
+            and not _pid_alive(owner["pid"])
+        )
         if not dead and now_ms() - hb <= STALE_MS:
             return job
         failed = {
             **job,
             "status": "failed",
             "finished_at": iso_from_ms(now_ms()),
-            "error": {"code": "interrupted", "message": "the process running this job stopped before it finished"},
+            "error": {
+                "code": "interrupted",
+                "message": "the process running this job stopped before it finished",
+            },
         }
         self.kv.cas(SET, key, failed, generation, ttl_s=self.ttl_s)
         return failed
@@ -138,7 +145,9 @@ class JobRunner:
                     daemon=True,
                 )
                 sched.add_listener(self._on_error, EVENT_JOB_ERROR)
-                sched.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_S, id="layer-job-heartbeat")
+                sched.add_job(
+                    self._heartbeat, "interval", seconds=HEARTBEAT_S, id="layer-job-heartbeat"
+                )
                 sched.start()
                 self._scheduler = sched
             return self._scheduler
@@ -184,12 +193,27 @@ class JobRunner:
         try:
             body(rj)
         except LayerError as exc:
-            rj.update(force=True, status="failed", finished_at=iso_from_ms(now_ms()), error={"code": exc.code, "message": exc.message})
+            rj.update(
+                force=True,
+                status="failed",
+                finished_at=iso_from_ms(now_ms()),
+                error={"code": exc.code, "message": exc.message},
+            )
         except StoreError as exc:
-            rj.update(force=True, status="failed", finished_at=iso_from_ms(now_ms()), error={"code": "store_unavailable", "message": str(exc)})
+            rj.update(
+                force=True,
+                status="failed",
+                finished_at=iso_from_ms(now_ms()),
+                error={"code": "store_unavailable", "message": str(exc)},
+            )
         except Exception as exc:
             log.exception("job failed", extra={"job_id": rj.id})
-            rj.update(force=True, status="failed", finished_at=iso_from_ms(now_ms()), error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:500]})
+            rj.update(
+                force=True,
+                status="failed",
+                finished_at=iso_from_ms(now_ms()),
+                error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:500]},
+            )
         finally:
             self.running.pop(rj.id, None)
 
@@ -209,6 +233,11 @@ class JobRunner:
         done.wait(grace_s)
         for rj in list(self.running.values()):
             rj.update(
-                force=True, status="failed", finished_at=iso_from_ms(now_ms()),
-                error={"code": "interrupted", "message": "the server shut down before this job finished"},
+                force=True,
+                status="failed",
+                finished_at=iso_from_ms(now_ms()),
+                error={
+                    "code": "interrupted",
+                    "message": "the server shut down before this job finished",
+                },
             )

@@ -28,7 +28,9 @@ def is_scalar_type(schema: dict[str, Any], field: str) -> bool:
     return isinstance(t, str) and not t.startswith("[")
 
 
-def aggregate_field(upstream: Upstream, ns: str, field: str, filters: Any) -> tuple[FieldCounter, int] | None:
+def aggregate_field(
+    upstream: Upstream, ns: str, field: str, filters: Any
+) -> tuple[FieldCounter, int] | None:
     """Count one scalar field with one aggregation; None when the scan must decide."""
     body: dict[str, Any] = {
         "aggregate_by": {"n": ["Count"]},

@@ -32,7 +32,8 @@ def check_sha_param(sha: str, param: str = "sha") -> str:
     sha = sha.lower()
     if len(sha) < MIN_PREFIX_LEN or len(sha) > FULL_SHA_LEN or not HEX_RE.match(sha):
         raise BadRequest(
-            f"{param} must be a full SHA or a prefix of at least {MIN_PREFIX_LEN} hex characters", param=param
+            f"{param} must be a full SHA or a prefix of at least {MIN_PREFIX_LEN} hex characters",
+            param=param,
         )
     return sha
 
@@ -50,7 +51,15 @@ class SnapshotRepo:
         return self._pool
 
     # -- writing -----------------------------------------------------------------------
-    def write(self, body: dict[str, Any], *, ts_ms: int, source: str, job_id: str | None, extra_state: dict[str, Any] | None = None) -> bool:
+    def write(
+        self,
+        body: dict[str, Any],
+        *,
+        ts_ms: int,
+        source: str,
+        job_id: str | None,
+        extra_state: dict[str, Any] | None = None,
+    ) -> bool:
         """Persist a body, its marker and its activity; mirror it as latest. False if it existed."""
         ns, sha, wm = body["namespace"], body["sha"], body["watermark_ms"]
         if snapshot_sha(body) != sha:
@@ -66,7 +75,8 @@ class SnapshotRepo:
             "namespace": ns,
             "sha": sha,
             "watermark_ms": wm,
-            "fields": [f["name"] for f in body["fields"]] + [f["name"] for f in body["fields_skipped"]],
+            "fields": [f["name"] for f in body["fields"]]
+            + [f["name"] for f in body["fields_skipped"]],
             "source": source,
             "job_id": job_id,
         }
@@ -82,8 +92,18 @@ class SnapshotRepo:
             rec = self.kv.get(LATEST_SET, ns)
             if rec is not None and rec.value.get("watermark_ms", -1) > body["watermark_ms"]:
                 return
-            carried = {k: v for k, v in (rec.value if rec else {}).items() if k not in ("sha", "watermark_ms", "body")}
-            value = {**carried, **state, "sha": body["sha"], "watermark_ms": body["watermark_ms"], "body": body}
+            carried = {
+                k: v
+                for k, v in (rec.value if rec else {}).items()
+                if k not in ("sha", "watermark_ms", "body")
+            }
+            value = {
+                **carried,
+                **state,
+                "sha": body["sha"],
+                "watermark_ms": body["watermark_ms"],
+                "body": body,
+            }
             if self.kv.cas(LATEST_SET, ns, value, 0 if rec is None else rec.generation) is not None:
                 return
 
@@ -113,7 +133,7 @@ class SnapshotRepo:
             raise NotFound(f"no snapshot {sha} in namespace {ns!r}")
         prefix = layout.bodies_prefix(ns)
         keys = self.store.list(prefix + sha, limit=10)
-        shas = [k[len(prefix):].removesuffix(".json") for k in keys if k.endswith(".json")]
+        shas = [k[len(prefix) :].removesuffix(".json") for k in keys if k.endswith(".json")]
         if not shas:
             raise NotFound(f"no snapshot matching {sha!r} in namespace {ns!r}")
         if len(shas) > 1:
@@ -157,7 +177,9 @@ class SnapshotRepo:
             out.append({"watermark_ms": wm, "sha": sha})
         return out
 
-    def activity(self, since: int, limit: int, namespace: str | None, cursor: str | None) -> dict[str, Any]:
+    def activity(
+        self, since: int, limit: int, namespace: str | None, cursor: str | None
+    ) -> dict[str, Any]:
         prefix = layout.activity_ns_prefix(namespace) if namespace else "activity/"
         if cursor is not None:
             if not cursor.startswith(prefix) or "\x00" in cursor:

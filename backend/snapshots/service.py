@@ -51,12 +51,18 @@ class SnapshotRequest:
 def parse_request(body: dict[str, Any]) -> SnapshotRequest:
     unknown = sorted(set(body) - REQUEST_KEYS)
     if unknown:
-        raise BadRequest(f"unknown parameter {unknown[0]!r}; expected field, source, filters, page_size", param=unknown[0])
+        raise BadRequest(
+            f"unknown parameter {unknown[0]!r}; expected field, source, filters, page_size",
+            param=unknown[0],
+        )
     field = body.get("field")
     if not isinstance(field, str) or not field.strip():
         raise BadRequest("field is required: the attribute to count", param="field")
     if len(field) > 128 or field.startswith("$") or any(ord(c) < 32 for c in field):
-        raise BadRequest("field must be an attribute name: 1-128 characters, not starting with '$'", param="field")
+        raise BadRequest(
+            "field must be an attribute name: 1-128 characters, not starting with '$'",
+            param="field",
+        )
     source = body.get("source", "auto")
     if source not in SOURCES:
         raise BadRequest(f"source must be one of {', '.join(SOURCES)}", param="source")
@@ -67,7 +73,11 @@ def parse_request(body: dict[str, Any]) -> SnapshotRequest:
         except FilterError as exc:
             raise BadRequest(f"filters: {exc}", param="filters") from None
     page_size = body.get("page_size", 1000)
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 10_000:
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= 10_000
+    ):
         raise BadRequest("page_size must be an integer from 1 to 10000", param="page_size")
     return SnapshotRequest(field=field, source=source, filters=filters, page_size=page_size)
 
@@ -81,7 +91,9 @@ class DocumentCacheLike(Protocol):
     def check(self, ns: str, filters: Any) -> None:
         """Raise the 409/422 a ``cache`` request gets when the cache cannot answer."""
 
-    def count(self, ns: str, fields: list[str], filters: Any, progress: Any) -> tuple[list[FieldCounter], int, int | None]:
+    def count(
+        self, ns: str, fields: list[str], filters: Any, progress: Any
+    ) -> tuple[list[FieldCounter], int, int | None]:
         """Count from cached documents: (counters, documents scanned, cache watermark)."""
 
 
@@ -109,7 +121,9 @@ class SnapshotService:
     def resolve_source(self, ns: str, req: SnapshotRequest) -> tuple[str, dict[str, Any] | None]:
         if req.source == "stored":
             if req.filters is not None:
-                raise BadRequest("source 'stored' does not take filters; use cache or origin", param="filters")
+                raise BadRequest(
+                    "source 'stored' does not take filters; use cache or origin", param="filters"
+                )
             latest = self.repo.latest(ns)
             if latest is None:
                 raise NotFound(f"namespace {ns!r} has no stored snapshot yet")
@@ -135,8 +149,13 @@ class SnapshotService:
         meta = self.upstream.metadata(ns)
         resolved, latest = self.resolve_source(ns, req)
         job = self.runner.new_job(
-            ns, "snapshot", field=req.field, source=req.source, resolved_source=resolved,
-            filters=req.filters, page_size=req.page_size,
+            ns,
+            "snapshot",
+            field=req.field,
+            source=req.source,
+            resolved_source=resolved,
+            filters=req.filters,
+            page_size=req.page_size,
         )
         if resolved == "stored":
             assert latest is not None
@@ -153,29 +172,49 @@ class SnapshotService:
         return report
 
     def _finish(self, rj: RunningJob, **fields: Any) -> None:
-        rj.update(force=True, status="completed", progress=1, finished_at=iso_from_ms(now_ms()), **fields)
+        rj.update(
+            force=True, status="completed", progress=1, finished_at=iso_from_ms(now_ms()), **fields
+        )
 
     def _run_stored(self, rj: RunningJob, body: dict[str, Any], field: str) -> None:
-        self._finish(rj, result=result_from_body(body, field), sha=body["sha"], watermark_ms=body["watermark_ms"])
+        self._finish(
+            rj,
+            result=result_from_body(body, field),
+            sha=body["sha"],
+            watermark_ms=body["watermark_ms"],
+        )
 
     def _run_cache(self, rj: RunningJob, ns: str, req: SnapshotRequest) -> None:
         assert self.cache is not None
-        counters, scanned, watermark = self.cache.count(ns, [req.field], req.filters, self._progress(rj, None))
+        counters, scanned, watermark = self.cache.count(
+            ns, [req.field], req.filters, self._progress(rj, None)
+        )
         extra = {} if watermark is None else {"stable_as_of": watermark}
-        self._finish(rj, documents_scanned=scanned, result=counters[0].result(self.settings.facet_cap), **extra)
+        self._finish(
+            rj,
+            documents_scanned=scanned,
+            result=counters[0].result(self.settings.facet_cap),
+            **extra,
+        )
 
     def cut_filter(self, fr: Freshness) -> list[Any] | None:
         if not fr.is_stable and fr.stable_as_of is not None and fr.has_watermark:
             return [self.settings.watermark_attribute, "Lte", fr.stable_as_of]
         return None
 
-    def _run_origin(self, rj: RunningJob, ns: str, req: SnapshotRequest, meta: dict[str, Any]) -> None:
+    def _run_origin(
+        self, rj: RunningJob, ns: str, req: SnapshotRequest, meta: dict[str, Any]
+    ) -> None:
         fr = self.freshness.get(ns)
         start = now_ms()
         watermark = fr.stable_as_of if fr.stable_as_of is not None else start
-        total = meta.get("approx_row_count") if isinstance(meta.get("approx_row_count"), int) else None
+        total = (
+            meta.get("approx_row_count") if isinstance(meta.get("approx_row_count"), int) else None
+        )
         counters, scanned = count_origin(
-            self.upstream, ns, [req.field],
+            self.upstream,
+            ns,
+            [req.field],
             filters=and_filters(req.filters, self.cut_filter(fr)),
             page_size=req.page_size,
             schema=meta.get("schema") or {},
@@ -209,12 +248,16 @@ class SnapshotService:
                     return
                 self._inflight.add(ns)
                 if self._watch_pool is None:
-                    self._watch_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="layer-watch-snap")
+                    self._watch_pool = ThreadPoolExecutor(
+                        max_workers=2, thread_name_prefix="layer-watch-snap"
+                    )
             self._watch_pool.submit(self._watch_snapshot, lease, ns, fields, meta, new)
 
         return hook
 
-    def _watch_snapshot(self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness) -> None:
+    def _watch_snapshot(
+        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
+    ) -> None:
         try:
             self.watch_snapshot(lease, ns, fields, meta, fr)
         except Exception:
@@ -223,17 +266,33 @@ class SnapshotService:
             with self._lock:
                 self._inflight.discard(ns)
 
-    def watch_snapshot(self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness) -> str | None:
+    def watch_snapshot(
+        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
+    ) -> str | None:
         assert fr.stable_as_of is not None
         counters, _ = count_origin(
-            self.upstream, ns, fields, filters=None, page_size=self.settings.watch_page_size,
-            schema=meta.get("schema") or {}, strategy=self.settings.origin_strategy, progress=lambda n: None,
+            self.upstream,
+            ns,
+            fields,
+            filters=None,
+            page_size=self.settings.watch_page_size,
+            schema=meta.get("schema") or {},
+            strategy=self.settings.origin_strategy,
+            progress=lambda n: None,
         )
-        body = with_sha(build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters]))
+        body = with_sha(
+            build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters])
+        )
         if not lease.still_held():
             log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
             return None
-        self.repo.write(body, ts_ms=now_ms(), source="watcher", job_id=None, extra_state={"last_write_ms": fr.last_write_ms})
+        self.repo.write(
+            body,
+            ts_ms=now_ms(),
+            source="watcher",
+            job_id=None,
+            extra_state={"last_write_ms": fr.last_write_ms},
+        )
         return str(body["sha"])
 
     def wait_idle(self, timeout: float = 30.0) -> None:

@@ -84,7 +84,9 @@ class AerospikeKV(KVStore):
             raise ValueError("aerospike needs a namespace")
         self.hosts = [(h, int(p)) for h, p in hosts]
         self.namespace = namespace
-        self.store_name = f"kv (aerospike {','.join(f'{h}:{p}' for h, p in self.hosts)}/{namespace})"
+        self.store_name = (
+            f"kv (aerospike {','.join(f'{h}:{p}' for h, p in self.hosts)}/{namespace})"
+        )
         self._connect_timeout_ms = connect_timeout_ms
         self._total_timeout_ms = total_timeout_ms
         self._max_retries = max_retries
@@ -101,7 +103,11 @@ class AerospikeKV(KVStore):
             "max_retries": self._max_retries,
             "sleep_between_retries": 50,
         }
-        scan = {"total_timeout": SCAN_TIMEOUT_MS, "socket_timeout": SOCKET_TIMEOUT_MS, "max_retries": self._max_retries}
+        scan = {
+            "total_timeout": SCAN_TIMEOUT_MS,
+            "socket_timeout": SOCKET_TIMEOUT_MS,
+            "max_retries": self._max_retries,
+        }
         return {
             "hosts": self.hosts,
             "connect_timeout": self._connect_timeout_ms,
@@ -177,7 +183,14 @@ class AerospikeKV(KVStore):
             raise self._unavailable(exc) from exc
         return self._record(bins, meta)
 
-    def _write(self, set_name: str, key: str, value: dict[str, Any], meta: dict[str, Any], policy: dict[str, Any]) -> int:
+    def _write(
+        self,
+        set_name: str,
+        key: str,
+        value: dict[str, Any],
+        meta: dict[str, Any],
+        policy: dict[str, Any],
+    ) -> int:
         # operate() returns the record's metadata after the write: the new generation.
         _, out_meta, _ = self._db().operate(
             self._key(set_name, key), [ops.write(BIN, _dumps(value))], meta, policy
@@ -203,7 +216,9 @@ class AerospikeKV(KVStore):
             policy = self._write_policy(exists=aerospike.POLICY_EXISTS_CREATE)
         else:
             meta = self._meta(ttl_s, expected_generation)
-            policy = self._write_policy(gen=aerospike.POLICY_GEN_EQ, exists=aerospike.POLICY_EXISTS_UPDATE)
+            policy = self._write_policy(
+                gen=aerospike.POLICY_GEN_EQ, exists=aerospike.POLICY_EXISTS_UPDATE
+            )
         try:
             return self._write(set_name, key, value, meta, policy)
         except (aex.RecordExistsError, aex.RecordGenerationError, aex.RecordNotFound):
@@ -217,7 +232,9 @@ class AerospikeKV(KVStore):
                 self._db().remove(self._key(set_name, key))
             else:
                 self._db().remove(
-                    self._key(set_name, key), {"gen": expected_generation}, {"gen": aerospike.POLICY_GEN_EQ}
+                    self._key(set_name, key),
+                    {"gen": expected_generation},
+                    {"gen": aerospike.POLICY_GEN_EQ},
                 )
         except (aex.RecordNotFound, aex.RecordGenerationError):
             return False
@@ -269,7 +286,9 @@ class AerospikeKV(KVStore):
             chunk.clear()
 
         for key, value in items:
-            chunk.append(Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy))
+            chunk.append(
+                Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy)
+            )
             total += 1
             if len(chunk) >= BATCH_CHUNK:
                 flush()

@@ -64,7 +64,9 @@ def _expiry(ttl_s: int | None, now: float) -> float | None:
 class SQLiteKV(KVStore):
     name = "kv (sqlite)"
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> None:
         self.path = str(path)
         self.store_name = f"kv (sqlite {self.path})"
         self._busy_timeout_ms = busy_timeout_ms
@@ -145,7 +147,12 @@ class SQLiteKV(KVStore):
 
     @staticmethod
     def _upsert(
-        conn: sqlite3.Connection, set_name: str, key: str, value: str, generation: int, expires_at: float | None
+        conn: sqlite3.Connection,
+        set_name: str,
+        key: str,
+        value: str,
+        generation: int,
+        expires_at: float | None,
     ) -> None:
         conn.execute(
             "INSERT INTO kv (set_name, key, value, generation, expires_at) VALUES (?, ?, ?, ?, ?) "
@@ -319,14 +326,23 @@ class SQLiteKV(KVStore):
             else:
                 cond = "set_name = ?"
                 args = [set_name]
-            n = conn.execute(f"SELECT count(*) FROM kv WHERE {cond} AND {live}", [*args, now]).fetchone()[0]
+            n = conn.execute(
+                f"SELECT count(*) FROM kv WHERE {cond} AND {live}", [*args, now]
+            ).fetchone()[0]
             conn.execute(f"DELETE FROM kv WHERE {cond}", args)
             return int(n)
 
         return int(self._write_txn(body))
 
     def ping(self) -> None:
-        def body(conn: sqlite3.Connection) -> None:
-            conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()
-
-        self._write_txn(body)
+        """Prove reads and writes work: write a probe row inside a transaction, roll back."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()
+                self._upsert(conn, "", "", "{}", 0, None)
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc

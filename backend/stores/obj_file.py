@@ -130,7 +130,9 @@ class FileObjectStore(ObjectStore):
         except OSError as exc:
             raise self._unavailable(exc) from exc
 
-    def list(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]:
+    def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
         if "\x00" in prefix:
             raise ValueError("prefix contains NUL")
         if prefix.startswith("/") or ".." in prefix.split("/"):
@@ -149,7 +151,9 @@ class FileObjectStore(ObjectStore):
             raise self._unavailable(exc) from exc
         return out
 
-    def _walk(self, directory: Path, key_base: str, prefix: str, start_after: str | None) -> Iterator[str]:
+    def _walk(
+        self, directory: Path, key_base: str, prefix: str, start_after: str | None
+    ) -> Iterator[str]:
         """Yield keys under ``directory`` in ascending key order, pruning by prefix/start_after."""
         try:
             entries = list(os.scandir(directory))
@@ -168,7 +172,11 @@ class FileObjectStore(ObjectStore):
             if is_dir:
                 if not (sort_key.startswith(prefix) or prefix.startswith(sort_key)):
                     continue
-                if start_after is not None and start_after > sort_key and not start_after.startswith(sort_key):
+                if (
+                    start_after is not None
+                    and start_after > sort_key
+                    and not start_after.startswith(sort_key)
+                ):
                     continue  # every key in this subtree sorts before start_after
                 yield from self._walk(Path(path), sort_key, prefix, start_after)
             else:

@@ -35,7 +35,9 @@ try:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError as exc:  # pragma: no cover - exercised only without boto3
-    raise MissingDependency("the s3:// object store needs boto3: pip install 'layer[s3]' (or pip install boto3)") from exc
+    raise MissingDependency(
+        "the s3:// object store needs boto3: pip install 'layer[s3]' (or pip install boto3)"
+    ) from exc
 
 _PAGE = 1000
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -87,7 +89,9 @@ class S3ObjectStore(ObjectStore):
                     session = boto3.session.Session()
                     self._client = session.client("s3", endpoint_url=endpoint, config=self._config)
                 except BotoCoreError as exc:
-                    raise StoreUnavailable(self.store_name, f"cannot create S3 client: {exc}") from exc
+                    raise StoreUnavailable(
+                        self.store_name, f"cannot create S3 client: {exc}"
+                    ) from exc
                 self._client_pid = pid
             return self._client
 
@@ -112,7 +116,9 @@ class S3ObjectStore(ObjectStore):
             if code == "NoSuchBucket":
                 return StoreUnavailable(self.store_name, f"bucket {self.bucket!r} does not exist")
             if status >= 500 or code in {"SlowDown", "ServiceUnavailable", "InternalError"}:
-                return StoreUnavailable(self.store_name, f"S3 error {code or status}: {err.get('Message', '')}")
+                return StoreUnavailable(
+                    self.store_name, f"S3 error {code or status}: {err.get('Message', '')}"
+                )
             if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
                 return StoreUnavailable(self.store_name, f"access denied ({code})")
             return exc
@@ -172,7 +178,9 @@ class S3ObjectStore(ObjectStore):
         except BotoCoreError as exc:
             raise self._error(exc) from exc
 
-    def list(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]:
+    def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
         if limit is not None and limit <= 0:
             return []
         base = f"{self.prefix}/" if self.prefix else ""
@@ -186,7 +194,7 @@ class S3ObjectStore(ObjectStore):
                 want = _PAGE if limit is None else min(_PAGE, limit - len(out))
                 resp = client.list_objects_v2(MaxKeys=want, **kwargs)
                 for item in resp.get("Contents", []):
-                    out.append(item["Key"][len(base):])
+                    out.append(item["Key"][len(base) :])
                 if limit is not None and len(out) >= limit:
                     return out[:limit]
                 token = resp.get("NextContinuationToken")
@@ -207,7 +215,9 @@ class S3ObjectStore(ObjectStore):
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in {"404", "NoSuchBucket", "NotFound"}:
-                raise StoreUnavailable(self.store_name, f"bucket {self.bucket!r} does not exist") from exc
+                raise StoreUnavailable(
+                    self.store_name, f"bucket {self.bucket!r} does not exist"
+                ) from exc
             raise self._error(exc) from exc
         except BotoCoreError as exc:
             raise self._error(exc) from exc

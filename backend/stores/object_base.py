@@ -39,7 +39,9 @@ class ObjectStore(ABC):
         """Remove an object; removing a missing key is not an error."""
 
     @abstractmethod
-    def list(self, prefix: str, *, start_after: str | None = None, limit: int | None = None) -> list[str]: ...
+    def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]: ...
 
     @abstractmethod
     def ping(self) -> None: ...

@@ -2,11 +2,12 @@
 
 KV stores:
     ``sqlite://PATH``                       relative path (``sqlite://.layer/kv.db``)
-    ``sqlite:////abs/path/kv.db``           absolute path
+    ``sqlite:////abs/path/kv.db``           absolute path (``sqlite:///abs/…`` works too:
+                                            leading slashes collapse to one)
     ``aerospike://host:port[,host2:port]/namespace``
 
 Object stores:
-    ``file://PATH``                         relative, or ``file:///abs/path``
+    ``file://PATH``                         relative, or ``file:///abs/path`` (or ``file:////…``)
     ``s3://bucket/prefix``                  boto3 credential chain and ``AWS_ENDPOINT_URL``
 
 Backend modules are imported only when their scheme is used, so a missing client
@@ -27,7 +28,10 @@ KV_SCHEMES = ("sqlite", "aerospike")
 OBJECT_SCHEMES = ("file", "s3")
 
 _EXTRAS = {
-    "backend.stores.kv_aerospike": ("aerospike", "pip install 'layer[aerospike]' (or pip install aerospike)"),
+    "backend.stores.kv_aerospike": (
+        "aerospike",
+        "pip install 'layer[aerospike]' (or pip install aerospike)",
+    ),
     "backend.stores.obj_s3": ("boto3", "pip install 'layer[s3]' (or pip install boto3)"),
 }
 
@@ -38,6 +42,11 @@ def _split(url: str, supported: tuple[str, ...], what: str) -> tuple[str, str]:
         listed = ", ".join(f"{s}://" for s in supported)
         raise UnknownScheme(f"unsupported {what} URL {url!r}: supported schemes are {listed}")
     return scheme.lower(), rest
+
+
+def _path(rest: str) -> str:
+    """The PATH of ``scheme://PATH``: relative as is, any run of leading slashes as one."""
+    return "/" + rest.lstrip("/") if rest.startswith("/") else rest
 
 
 def _load(module: str) -> ModuleType:
@@ -56,13 +65,15 @@ def open_kv(url: str) -> KVStore:
         if not rest:
             raise ValueError(f"sqlite URL needs a path: {url!r}")
         mod = _load("backend.stores.kv_sqlite")
-        store: KVStore = mod.SQLiteKV(rest)
+        store: KVStore = mod.SQLiteKV(_path(rest))
         return store
     # aerospike://host:port[,host2:port]/namespace
     hosts_part, _, namespace = rest.partition("/")
     namespace = namespace.strip("/")
     if not hosts_part or not namespace:
-        raise ValueError(f"aerospike URL must be aerospike://host:port[,host:port]/namespace: {url!r}")
+        raise ValueError(
+            f"aerospike URL must be aerospike://host:port[,host:port]/namespace: {url!r}"
+        )
     hosts: list[tuple[str, int]] = []
     for item in hosts_part.split(","):
         host, _, port = item.strip().rpartition(":")
@@ -83,7 +94,7 @@ def open_object_store(url: str) -> ObjectStore:
         if not rest:
             raise ValueError(f"file URL needs a path: {url!r}")
         mod = _load("backend.stores.obj_file")
-        store: ObjectStore = mod.FileObjectStore(rest)
+        store: ObjectStore = mod.FileObjectStore(_path(rest))
         return store
     bucket, _, prefix = rest.partition("/")
     if not bucket:

@@ -19,7 +19,11 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
-    for name, ping in (("kv", get_kv().ping), ("object_store", get_store().ping), ("upstream", get_upstream().ping)):
+    for name, ping in (
+        ("kv", get_kv().ping),
+        ("object_store", get_store().ping),
+        ("upstream", get_upstream().ping),
+    ):
         try:
             ping()
             checks[name] = "ok"
@@ -28,7 +32,10 @@ def readyz() -> tuple[Response, int]:
     down = [k for k, v in checks.items() if v != "ok"]
     if down:
         body = {
-            "error": {"code": "not_ready", "message": "not ready: " + ", ".join(down) + " unavailable"},
+            "error": {
+                "code": "not_ready",
+                "message": "not ready: " + ", ".join(down) + " unavailable",
+            },
             "checks": checks,
         }
         return jsonify(body), 503

@@ -34,7 +34,13 @@ def query(ns: str) -> Response:
     body = params.json_object_body()
     cut = decide_cut(body, get_freshness().get(ns))
     body = apply_cut(body, get_settings().watermark_attribute, cut)
-    out = _relay("POST", f"/v2/namespaces/{quote(ns, safe='')}/query", orjson.dumps(body), retry=True, route="query")
+    out = _relay(
+        "POST",
+        f"/v2/namespaces/{quote(ns, safe='')}/query",
+        orjson.dumps(body),
+        retry=True,
+        route="query",
+    )
     out.headers["X-Layer-Cut"] = cut.header
     out.headers["Content-Type"] = "application/json"
     return out
@@ -44,7 +50,13 @@ def query(ns: str) -> Response:
 def write(ns: str) -> Response:
     params.namespace(ns)
     body = stamp_write(params.json_object_body(), get_settings().watermark_attribute, now_ms())
-    return _relay("POST", f"/v2/namespaces/{quote(ns, safe='')}", orjson.dumps(body), retry=False, route="write")
+    return _relay(
+        "POST",
+        f"/v2/namespaces/{quote(ns, safe='')}",
+        orjson.dumps(body),
+        retry=False,
+        route="write",
+    )
 
 
 @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
@@ -60,4 +72,6 @@ def passthrough(rest: str) -> Response:
     version = request.path.split("/", 2)[1]
     method = request.method
     retry = method in ("GET", "HEAD") or rest.endswith("/query")
-    return _relay(method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough")
+    return _relay(
+        method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough"
+    )

@@ -8,9 +8,13 @@ from typing import Any
 import requests
 
 
-def write_docs(url: str, ns: str, rows: list[dict[str, Any]], key: str | None = None) -> dict[str, Any]:
+def write_docs(
+    url: str, ns: str, rows: list[dict[str, Any]], key: str | None = None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    r = requests.post(f"{url}/v2/namespaces/{ns}", json={"upsert_rows": rows}, headers=headers, timeout=10)
+    r = requests.post(
+        f"{url}/v2/namespaces/{ns}", json={"upsert_rows": rows}, headers=headers, timeout=10
+    )
     assert r.status_code == 200, r.text
     return dict(r.json())
 

@@ -8,7 +8,17 @@ import requests
 
 from tests.integration.helpers import set_faults, tick, wait_index, write_docs
 
-ROW_FIELDS = {"name", "row_count", "size_bytes", "stable_as_of_ms", "is_stable", "cache_state", "last_write_ms", "shadow", "labels"}
+ROW_FIELDS = {
+    "name",
+    "row_count",
+    "size_bytes",
+    "stable_as_of_ms",
+    "is_stable",
+    "cache_state",
+    "last_write_ms",
+    "shadow",
+    "labels",
+}
 
 
 def _seed(emulator_url: str, names: list[str]) -> None:
@@ -66,9 +76,13 @@ def test_listing_bad_inputs(emulator, backend_factory) -> None:
         assert r.json()["error"]["param"] == "page_size"
     huge = requests.get(f"{layer.url}/v2/namespaces", params={"page_size": 10**9}, timeout=10)
     assert huge.status_code == 200
-    bad_cursor = requests.get(f"{layer.url}/v2/namespaces", params={"cursor": "!!nope!!"}, timeout=10)
+    bad_cursor = requests.get(
+        f"{layer.url}/v2/namespaces", params={"cursor": "!!nope!!"}, timeout=10
+    )
     assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["param"] == "cursor"
-    garbage = requests.get(f"{layer.url}/v2/namespaces", params={"cursor": "bm90LWEtY3Vyc29y"}, timeout=10)
+    garbage = requests.get(
+        f"{layer.url}/v2/namespaces", params={"cursor": "bm90LWEtY3Vyc29y"}, timeout=10
+    )
     assert garbage.status_code == 400 and garbage.json()["error"]["param"] == "cursor"
     r = requests.get(f"{layer.url}/v2/namespaces", params={"prefix": "a/../b"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["param"] == "prefix"
@@ -89,7 +103,10 @@ def test_failed_metadata_degrades_the_row(emulator, backend_factory) -> None:
 def test_listing_is_cached_for_the_ttl(emulator, backend_factory) -> None:
     _seed(emulator.url, ["first"])
     layer = backend_factory(emulator.url, list_cache_ttl_ms=700)
-    names = lambda: [r["name"] for r in requests.get(f"{layer.url}/v2/namespaces", timeout=10).json()["namespaces"]]  # noqa: E731
+    names = lambda: [
+        r["name"]
+        for r in requests.get(f"{layer.url}/v2/namespaces", timeout=10).json()["namespaces"]
+    ]  # noqa: E731
     assert names() == ["first"]
     t_cached = time.monotonic()
     write_docs(emulator.url, "second", [{"id": 1}])
@@ -116,7 +133,9 @@ def test_metadata_is_verbatim_plus_layer_block(emulator, backend_factory) -> Non
     via = requests.get(f"{layer.url}/v2/namespaces/products/metadata", timeout=5).json()
     assert via.pop("layer") == {"stable_as_of": None, "is_stable": False}
     assert set(via) == set(direct)
-    assert via["schema"] == direct["schema"] and via["approx_row_count"] == direct["approx_row_count"]
+    assert (
+        via["schema"] == direct["schema"] and via["approx_row_count"] == direct["approx_row_count"]
+    )
     wait_index(emulator.url, "products")
     tick(layer)
     block = requests.get(f"{layer.url}/v2/namespaces/products/metadata", timeout=5).json()["layer"]

@@ -13,17 +13,23 @@ def _query(url: str, ns: str, body: dict) -> requests.Response:
 
 def test_writes_through_layer_are_stamped(emulator, layer) -> None:
     write_docs(layer.url, "ns", [{"id": 1, "color": "red"}])
-    rows = _query(emulator.url, "ns", {"rank_by": ["id", "asc"], "limit": 10, "include_attributes": True}).json()["rows"]
+    rows = _query(
+        emulator.url, "ns", {"rank_by": ["id", "asc"], "limit": 10, "include_attributes": True}
+    ).json()["rows"]
     assert isinstance(rows[0]["_layer_written_ms"], int)
 
 
-def test_cut_hides_rows_written_after_the_last_stable_poll(emulator_factory, backend_factory) -> None:
+def test_cut_hides_rows_written_after_the_last_stable_poll(
+    emulator_factory, backend_factory
+) -> None:
     emu = emulator_factory(index_lag_ms=1500)
     layer = backend_factory(emu.url)
     write_docs(layer.url, "ns", [{"id": 1, "color": "red"}, {"id": 2, "color": "red"}])
     wait_index(emu.url, "ns")
     tick(layer)
-    stable_as_of = requests.get(f"{layer.url}/v2/namespaces/ns/metadata", timeout=5).json()["layer"]["stable_as_of"]
+    stable_as_of = requests.get(f"{layer.url}/v2/namespaces/ns/metadata", timeout=5).json()[
+        "layer"
+    ]["stable_as_of"]
 
     q = {"rank_by": ["id", "asc"], "limit": 10, "filters": ["color", "Eq", "red"]}
     r = _query(layer.url, "ns", q)
@@ -57,7 +63,11 @@ def test_no_cut_without_the_watermark_attribute(emulator_factory, backend_factor
     tick(layer)
     write_docs(emu.url, "plain", [{"id": 2, "color": "red"}])
     tick(layer)
-    r = _query(layer.url, "plain", {"rank_by": ["id", "asc"], "limit": 10, "filters": ["color", "Eq", "red"]})
+    r = _query(
+        layer.url,
+        "plain",
+        {"rank_by": ["id", "asc"], "limit": 10, "filters": ["color", "Eq", "red"]},
+    )
     assert r.headers["X-Layer-Cut"] == "skipped" and len(r.json()["rows"]) == 2
 
 
@@ -71,7 +81,12 @@ def test_query_errors_pass_through(emulator, layer) -> None:
 
 
 def test_query_bad_json_is_400(layer) -> None:
-    r = requests.post(f"{layer.url}/v2/namespaces/ns/query", data=b"{nope", headers={"Content-Type": "application/json"}, timeout=5)
+    r = requests.post(
+        f"{layer.url}/v2/namespaces/ns/query",
+        data=b"{nope",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "body"
     r = requests.post(f"{layer.url}/v2/namespaces/ns/query", json=[1, 2], timeout=5)
     assert r.status_code == 400
@@ -81,7 +96,12 @@ def test_query_bad_json_is_400(layer) -> None:
 
 def test_verbatim_passthrough(emulator, layer) -> None:
     write_docs(emulator.url, "ns", [{"id": 1, "color": "red"}])
-    for path in ["/v1/namespaces/ns/schema", "/v1/namespaces/ns/metadata", "/v1/namespaces?page_size=5", "/v1/namespaces/ns/hint_cache_warm"]:
+    for path in [
+        "/v1/namespaces/ns/schema",
+        "/v1/namespaces/ns/metadata",
+        "/v1/namespaces?page_size=5",
+        "/v1/namespaces/ns/hint_cache_warm",
+    ]:
         via = requests.get(layer.url + path, timeout=5)
         direct = requests.get(emulator.url + path, timeout=5)
         assert via.status_code == direct.status_code == 200, path
@@ -106,7 +126,12 @@ def test_official_sdk_through_layer(emulator, backend_factory) -> None:
     tpuf = turbopuffer.Turbopuffer(api_key="layer-admin-key", base_url=layer.url, telemetry=False)
     ns = tpuf.namespace("sdk-ns")
     ns.write(upsert_rows=[{"id": 1, "color": "red"}, {"id": 2, "color": "blue"}])
-    rows = ns.query(rank_by=("id", "asc"), top_k=10, filters=("color", "Eq", "red"), include_attributes=True).rows or []
+    rows = (
+        ns.query(
+            rank_by=("id", "asc"), top_k=10, filters=("color", "Eq", "red"), include_attributes=True
+        ).rows
+        or []
+    )
     assert [r.id for r in rows] == [1]
     assert "_layer_written_ms" in (rows[0].model_extra or rows[0].__dict__)
     meta = ns.metadata()

@@ -18,7 +18,9 @@ from tests.integration.helpers import set_faults, wait_index, write_docs
 def _watcher(url: str, kv_path, **overrides) -> Watcher:
     settings = Settings.from_env({}, turbopuffer_base_url=url, upstream_retries=0, **overrides)
     kv = open_kv(f"sqlite://{kv_path}")
-    return Watcher(settings, Upstream(settings), FreshnessStore(kv), Lease(kv, settings.lease_ttl_ms))
+    return Watcher(
+        settings, Upstream(settings), FreshnessStore(kv), Lease(kv, settings.lease_ttl_ms)
+    )
 
 
 def test_cold_stable_unstable_stable(emulator_factory, tmp_path) -> None:
@@ -38,7 +40,9 @@ def test_cold_stable_unstable_stable(emulator_factory, tmp_path) -> None:
     before = int(time.time() * 1000)
     w.tick()
     first = w.freshness.get("ns")
-    assert first.is_stable is True and first.stable_as_of is not None and first.stable_as_of >= before
+    assert (
+        first.is_stable is True and first.stable_as_of is not None and first.stable_as_of >= before
+    )
 
     write_docs(emu.url, "ns", [{"id": 2}])
     w.tick()

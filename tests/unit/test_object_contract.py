@@ -104,7 +104,9 @@ def test_list_order_prefix_start_after_limit(store: ObjectStore) -> None:
         hist + "0000000000002-b",
         hist + "0000000000003-c",
     ]
-    assert store.list(hist, start_after=hist + "0000000000001-a", limit=1) == [hist + "0000000000002-b"]
+    assert store.list(hist, start_after=hist + "0000000000001-a", limit=1) == [
+        hist + "0000000000002-b"
+    ]
     assert store.list(hist, start_after=hist + "0000000000003-c") == []
     # Partial last segment and byte order across "directories": "ns-x/" < "ns/" < "ns2/".
     assert store.list("snapshots/ns") == sorted(k for k in keys if k.startswith("snapshots/ns"))
@@ -133,7 +135,20 @@ def test_unicode_keys(store: ObjectStore) -> None:
 # -- file backend specifics ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["", "../etc/passwd", "a/../../b", "/abs/key", "a//b", "a/b/", "a\x00b", "./a", f"a/{TMP_MARKER}x"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "../etc/passwd",
+        "a/../../b",
+        "/abs/key",
+        "a//b",
+        "a/b/",
+        "a\x00b",
+        "./a",
+        f"a/{TMP_MARKER}x",
+    ],
+)
 def test_file_rejects_bad_keys(tmp_path: Path, bad: str) -> None:
     store = FileObjectStore(tmp_path)
     with pytest.raises(ValueError):
@@ -151,7 +166,9 @@ def test_file_no_temp_files_visible_and_left_behind(tmp_path: Path) -> None:
     store.put("d/k2", b"3", if_absent=True)
     assert store.list("d/") == ["d/k1", "d/k2"]
     assert store.list("") == ["d/k1", "d/k2"]
-    leftovers = [p.name for p in (tmp_path / "root" / "d").iterdir() if p.name.startswith(TMP_MARKER)]
+    leftovers = [
+        p.name for p in (tmp_path / "root" / "d").iterdir() if p.name.startswith(TMP_MARKER)
+    ]
     assert leftovers == [f"{TMP_MARKER}dead"]
 
 
@@ -258,7 +275,12 @@ def test_s3_unreachable_is_unavailable_quickly(monkeypatch: pytest.MonkeyPatch) 
         read_timeout=0.5,
     )
     started = time.monotonic()
-    for call in (store.ping, lambda: store.get("k"), lambda: store.put("k", b"x"), lambda: store.list("")):
+    for call in (
+        store.ping,
+        lambda: store.get("k"),
+        lambda: store.put("k", b"x"),
+        lambda: store.list(""),
+    ):
         with pytest.raises(StoreUnavailable) as info:
             call()
         assert "s3://bucket/prefix" in str(info.value)

@@ -10,9 +10,18 @@ def test_cut_applies_only_when_filtered_unstable_watermarked_and_known() -> None
     q = {"rank_by": ["id", "asc"], "filters": ["a", "Eq", 1]}
     assert decide_cut(q, UNSTABLE).watermark_ms == 1000
     assert decide_cut({"rank_by": ["id", "asc"]}, UNSTABLE).header == "skipped"
-    assert decide_cut(q, Freshness(is_stable=True, stable_as_of=1000, has_watermark=True)).header == "skipped"
-    assert decide_cut(q, Freshness(is_stable=False, stable_as_of=None, has_watermark=True)).header == "skipped"
-    assert decide_cut(q, Freshness(is_stable=False, stable_as_of=1000, has_watermark=False)).header == "skipped"
+    assert (
+        decide_cut(q, Freshness(is_stable=True, stable_as_of=1000, has_watermark=True)).header
+        == "skipped"
+    )
+    assert (
+        decide_cut(q, Freshness(is_stable=False, stable_as_of=None, has_watermark=True)).header
+        == "skipped"
+    )
+    assert (
+        decide_cut(q, Freshness(is_stable=False, stable_as_of=1000, has_watermark=False)).header
+        == "skipped"
+    )
     assert decide_cut(q, Freshness()).header == "skipped"
 
 
@@ -47,5 +56,12 @@ def test_stamp_write_rows_and_columns() -> None:
 
 
 def test_forward_headers_drop_the_callers_key() -> None:
-    out = forward_headers({"Authorization": "Bearer layer-key", "Content-Type": "application/json", "Host": "x", "X-Layer-Foo": "1"})
+    out = forward_headers(
+        {
+            "Authorization": "Bearer layer-key",
+            "Content-Type": "application/json",
+            "Host": "x",
+            "X-Layer-Foo": "1",
+        }
+    )
     assert out == {"Content-Type": "application/json"}

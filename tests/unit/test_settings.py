@@ -32,7 +32,10 @@ def test_facets_labels_shadow() -> None:
 
 
 def test_region_builds_base_url() -> None:
-    assert Settings.from_env({"TURBOPUFFER_REGION": "gcp-us-central1"}).turbopuffer_base_url == "https://gcp-us-central1.turbopuffer.com"
+    assert (
+        Settings.from_env({"TURBOPUFFER_REGION": "gcp-us-central1"}).turbopuffer_base_url
+        == "https://gcp-us-central1.turbopuffer.com"
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,5 +65,7 @@ def test_unknown_override_is_refused() -> None:
 
 
 def test_keys_not_in_repr() -> None:
-    s = Settings.from_env({"TURBOPUFFER_API_KEY": "tpuf_very_secret", "LAYER_API_KEYS": "layer-admin-key"})
+    s = Settings.from_env(
+        {"TURBOPUFFER_API_KEY": "tpuf_very_secret", "LAYER_API_KEYS": "layer-admin-key"}
+    )
     assert "tpuf_very_secret" not in repr(s) and "layer-admin-key" not in repr(s)

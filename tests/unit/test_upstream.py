@@ -25,7 +25,13 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def up(sleeps: list[float]) -> Upstream:
-    settings = Settings.from_env({}, turbopuffer_base_url=BASE, turbopuffer_api_key="tpuf_secret_key", upstream_retries=4, upstream_retry_budget_s=60.0)
+    settings = Settings.from_env(
+        {},
+        turbopuffer_base_url=BASE,
+        turbopuffer_api_key="tpuf_secret_key",
+        upstream_retries=4,
+        upstream_retry_budget_s=60.0,
+    )
     return Upstream(settings, sleep=sleeps.append, rand=lambda: 0.0)
 
 
@@ -67,15 +73,27 @@ def test_reads_retry_on_retryable_statuses(up: Upstream, sleeps: list[float], st
 
 @responses.activate
 def test_honours_retry_after_ms_and_retry_after(up: Upstream, sleeps: list[float]) -> None:
-    responses.get(META, status=429, headers={"retry-after-ms": "700"}, json={"status": "error", "error": "slow down"})
-    responses.get(META, status=429, headers={"Retry-After": "2"}, json={"status": "error", "error": "slow down"})
+    responses.get(
+        META,
+        status=429,
+        headers={"retry-after-ms": "700"},
+        json={"status": "error", "error": "slow down"},
+    )
+    responses.get(
+        META,
+        status=429,
+        headers={"Retry-After": "2"},
+        json={"status": "error", "error": "slow down"},
+    )
     responses.get(META, json={"index": {}})
     up.metadata("products")
     assert sleeps == [0.7, 2.0]
 
 
 @responses.activate
-def test_backoff_grows_exponentially_then_gives_up_with_502(up: Upstream, sleeps: list[float]) -> None:
+def test_backoff_grows_exponentially_then_gives_up_with_502(
+    up: Upstream, sleeps: list[float]
+) -> None:
     responses.get(META, status=500, json={"status": "error", "error": "boom"})
     with pytest.raises(UpstreamError) as info:
         up.metadata("products")
@@ -88,7 +106,12 @@ def test_backoff_grows_exponentially_then_gives_up_with_502(up: Upstream, sleeps
 
 @responses.activate
 def test_x_should_retry_false_stops_retries(up: Upstream, sleeps: list[float]) -> None:
-    responses.get(META, status=503, headers={"x-should-retry": "false"}, json={"status": "error", "error": "no"})
+    responses.get(
+        META,
+        status=503,
+        headers={"x-should-retry": "false"},
+        json={"status": "error", "error": "no"},
+    )
     with pytest.raises(UpstreamError):
         up.metadata("products")
     assert len(responses.calls) == 1 and sleeps == []
@@ -96,14 +119,18 @@ def test_x_should_retry_false_stops_retries(up: Upstream, sleeps: list[float]) -
 
 @responses.activate
 def test_x_should_retry_true_retries_a_400(up: Upstream, sleeps: list[float]) -> None:
-    responses.get(META, status=400, headers={"x-should-retry": "true"}, json={"status": "error", "error": "x"})
+    responses.get(
+        META, status=400, headers={"x-should-retry": "true"}, json={"status": "error", "error": "x"}
+    )
     responses.get(META, json={"ok": 1})
     assert up.metadata("products") == {"ok": 1}
 
 
 @responses.activate
 def test_writes_are_never_retried(up: Upstream, sleeps: list[float]) -> None:
-    responses.post(f"{BASE}/v2/namespaces/products", status=503, json={"status": "error", "error": "down"})
+    responses.post(
+        f"{BASE}/v2/namespaces/products", status=503, json={"status": "error", "error": "down"}
+    )
     with pytest.raises(UpstreamError):
         up.write("products", {"upsert_rows": [{"id": 1}]})
     assert len(responses.calls) == 1 and sleeps == []
@@ -111,7 +138,9 @@ def test_writes_are_never_retried(up: Upstream, sleeps: list[float]) -> None:
 
 @responses.activate
 def test_404_maps_to_not_found_without_retry(up: Upstream) -> None:
-    responses.get(META, status=404, json={"status": "error", "error": "namespace 'products' not found"})
+    responses.get(
+        META, status=404, json={"status": "error", "error": "namespace 'products' not found"}
+    )
     with pytest.raises(UpstreamNotFound) as info:
         up.metadata("products")
     assert info.value.status == 404
@@ -152,13 +181,17 @@ def test_timeouts_become_504(up: Upstream) -> None:
 
 @responses.activate
 def test_retry_budget_bounds_total_time(sleeps: list[float]) -> None:
-    settings = Settings.from_env({}, turbopuffer_base_url=BASE, upstream_retries=10, upstream_retry_budget_s=1.0)
+    settings = Settings.from_env(
+        {}, turbopuffer_base_url=BASE, upstream_retries=10, upstream_retry_budget_s=1.0
+    )
     up = Upstream(settings, sleep=sleeps.append, rand=lambda: 0.0)
     responses.get(META, status=500, json={"status": "error", "error": "x"})
     with pytest.raises(UpstreamError):
         up.metadata("products")
     assert sum(sleeps) <= 1.0
-    responses.get(f"{BASE}/v2/namespaces/other/metadata", status=429, headers={"Retry-After": "30"}, json={})
+    responses.get(
+        f"{BASE}/v2/namespaces/other/metadata", status=429, headers={"Retry-After": "30"}, json={}
+    )
     with pytest.raises(UpstreamError) as info:
         up.metadata("other")
     assert info.value.upstream_status == 429
