@@ -281,12 +281,20 @@ class SQLiteKV(KVStore):
         self._last_reap[set_name] = now
         try:
             conn = self._connect()
+        except StoreUnavailable:
+            return  # the read itself will report it
+        # Never wait for the write lock on a read path (a bulk put_many may hold it):
+        # reap only if the lock is free right now.
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
             conn.execute(
                 "DELETE FROM kv WHERE set_name = ? AND expires_at IS NOT NULL AND expires_at <= ?",
                 (set_name, time.time()),
             )
-        except (sqlite3.Error, StoreUnavailable):
-            return  # reaping is best effort; the read path reports real failures
+        except sqlite3.Error:
+            return  # best effort: locked or read-only, try again later
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
 
     def put_many(
         self, set_name: str, items: Iterable[tuple[str, dict[str, Any]]], ttl_s: int | None = None

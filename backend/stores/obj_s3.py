@@ -27,7 +27,7 @@ import os
 import threading
 from typing import Any
 
-from backend.stores.errors import MissingDependency, ObjectNotFound, StoreUnavailable
+from backend.stores.errors import MissingDependency, ObjectNotFound, StoreError, StoreUnavailable
 from backend.stores.object_base import ObjectStore
 
 try:
@@ -121,7 +121,9 @@ class S3ObjectStore(ObjectStore):
                 )
             if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
                 return StoreUnavailable(self.store_name, f"access denied ({code})")
-            return exc
+            return StoreError(
+                f"{self.store_name}: S3 error {code or status}: {err.get('Message', '')}"
+            )
         if isinstance(exc, BotoCoreError):
             # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError,
             # NoCredentialsError, … : the store cannot be used.

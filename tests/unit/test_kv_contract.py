@@ -324,3 +324,20 @@ def test_aerospike_unreachable_is_unavailable() -> None:
             call()
         assert info.value.store == f"kv (aerospike 127.0.0.1:{port}/test)"
     assert time.monotonic() - started < 15
+
+
+def test_sqlite_scan_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    kv = SQLiteKV(path)  # default 30 s busy timeout
+    kv.put("s", "live", {"v": 1})
+    kv.put("s", "expired", {"v": 2}, ttl_s=-1)  # already expired: scan wants to reap it
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a long bulk write holds the write lock
+    try:
+        started = time.monotonic()
+        assert [k for k, _ in kv.scan("s")] == ["live"]
+        assert kv.get("s", "live") == Record({"v": 1}, 1)
+        assert time.monotonic() - started < 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
