@@ -1,0 +1,121 @@
+"""Starting the emulator and the backend as separate processes for benchmarks.
+
+Separate processes, so Layer and its upstream do not share one GIL and the baseline
+(a direct call to the emulator) is measured against the same server Layer talks to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _wait_http(url: str, what: str, timeout: float = 300.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    print(f"  waiting for {what} at {url} ...", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not answer within {timeout}s")
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[Proc]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "layer_cli.main", "emulator", "--port", str(port), *args]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = Proc(p, f"http://127.0.0.1:{port}")
+    try:
+        _wait_http(f"{proc.url}/v1/namespaces?page_size=1", "emulator", proc=p)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def backend(upstream: str, **env: str) -> Iterator[Proc]:
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="layer-bench-")
+    full_env = {
+        **os.environ,
+        "TURBOPUFFER_BASE_URL": upstream,
+        "LAYER_KV": f"sqlite://{data}/kv.sqlite",
+        "LAYER_OBJECT_STORE": f"file://{data}/objects",
+        "LAYER_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    cmd = [sys.executable, "-m", "layer_cli.main", "--log-level", "WARNING", "serve", "--port", str(port)]
+    if env.get("LAYER_BENCH_NO_WATCHER", "1") == "1":
+        cmd.append("--no-watcher")
+    p = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = Proc(p, f"http://127.0.0.1:{port}")
+    try:
+        _wait_http(f"{proc.url}/healthz", "Layer backend", proc=p)
+        yield proc
+    finally:
+        proc.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def p50(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def p99(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    head = ("figure", "Layer", "baseline", "ratio")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join([line(head), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)])
