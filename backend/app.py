@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, extensions
+from backend import auth, extensions, observability
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, health, namespaces, proxy, snapshots
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
+    observability.init_app(app)
     auth.init_app(app)
     register_errors(app)
     for bp in (health.bp, namespaces.bp, snapshots.bp, activity.bp, proxy.bp):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from backend.app import create_app
 from backend.inprocess import InProcessServer
+from backend.observability import configure_logging
 from common.settings import Settings
 from emulator.server import EmulatorServer
 
@@ -54,6 +55,9 @@ def run_demo(args: argparse.Namespace) -> int:
         Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
     )
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The dashboard owns the terminal: logs go to a file (stderr when headless).
+    log_path = None if args.headless else str(data_dir / "layer.log")
+    configure_logging(args.log_level, "text", path=log_path)
     print("layer demo: generating demo data and starting the emulator ...", flush=True)
     emu = EmulatorServer(port=_port_or_free(args.emulator_port), demo=True, seed=args.seed).start()
     app = create_app(demo_settings(emu.url, data_dir))
@@ -61,6 +65,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  emulator (fake Turbopuffer): {emu.url}", flush=True)
     print(f"  Layer backend:               {backend.url}", flush=True)
     print(f"  stores:                      {data_dir}", flush=True)
+    if log_path:
+        print(f"  log:                         {log_path}", flush=True)
     print(f"  try: curl -s '{backend.url}/v2/namespaces?page_size=5'", flush=True)
     try:
         if args.headless:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -158,9 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    if args.command != "demo":
+        from backend.observability import configure_logging
+
+        default_fmt = "json" if args.command in ("serve", "watcher") else "text"
+        fmt = os.environ.get("LAYER_LOG_FORMAT", default_fmt)
+        configure_logging(args.log_level, fmt, secrets=[os.environ.get("TURBOPUFFER_API_KEY", "")])
     try:
         return int(args.func(args))
     except SettingsError as exc:
