@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, extensions, observability
+from backend import auth, extensions, metrics, observability
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, health, namespaces, proxy, snapshots
@@ -59,6 +59,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     observability.init_app(app)
     auth.init_app(app)
     register_errors(app)
-    for bp in (health.bp, namespaces.bp, snapshots.bp, activity.bp, proxy.bp):
+    for bp in (health.bp, metrics.bp, namespaces.bp, snapshots.bp, activity.bp, proxy.bp):
         app.register_blueprint(bp)
     return app

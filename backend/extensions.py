@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
+from backend import metrics
 from backend.freshness import FreshnessStore
 from backend.inventory import Inventory
 from backend.lease import Lease
@@ -28,14 +29,16 @@ from common.settings import Settings
 def init_app(app: Flask, settings: Settings) -> None:
     kv = open_kv(settings.kv_url)
     store = open_object_store(settings.object_store_url)
-    upstream = Upstream(settings)
+    upstream = Upstream(settings, on_request=metrics.observe_upstream)
     freshness = FreshnessStore(kv)
     app.extensions["layer.settings"] = settings
     app.extensions["layer.kv"] = kv
     app.extensions["layer.store"] = store
     app.extensions["layer.upstream"] = upstream
     app.extensions["layer.freshness"] = freshness
-    app.extensions["layer.inventory"] = Inventory(settings, upstream, freshness)
+    app.extensions["layer.inventory"] = Inventory(
+        settings, upstream, freshness, on_cache=metrics.observe_list_cache
+    )
     repo = SnapshotRepo(store, kv)
     jobs = JobStore(kv, settings.job_ttl_s)
     runner = JobRunner(jobs, settings.snapshot_workers)

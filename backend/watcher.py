@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend import metrics
 from backend.errors import LayerError
 from backend.freshness import Freshness, FreshnessStore
 from backend.lease import Lease
@@ -101,6 +102,11 @@ class Watcher:
         result = TickResult(leader=False) if not leader else self.poll_all()
         result.duration_ms = (time.perf_counter() - t0) * 1000
         self.last_tick = result
+        metrics.LEASE_HELD.set(1 if leader else 0)
+        if leader:
+            metrics.WATCHER_TICK_SECONDS.observe(result.duration_ms / 1000)
+            metrics.WATCHER_POLLED.set(result.namespaces)
+            metrics.WATCHER_UNSTABLE.set(result.unstable)
         if leader:
             log.info(
                 "watcher tick",

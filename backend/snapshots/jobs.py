@@ -22,6 +22,7 @@ from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from backend import metrics
 from backend.errors import LayerError, NotFound
 from backend.stores.errors import StoreError
 from backend.stores.kv_base import KVStore
@@ -216,6 +217,12 @@ class JobRunner:
             )
         finally:
             self.running.pop(rj.id, None)
+            metrics.JOBS.labels(
+                rj.job.get("kind", "snapshot"), rj.job.get("status", "unknown")
+            ).inc()
+            metrics.DOCS_SCANNED.labels(rj.job.get("kind", "snapshot")).inc(
+                int(rj.job.get("documents_scanned") or 0)
+            )
 
     def shutdown(self, grace_s: float = 0.0) -> None:
         """Stop taking jobs, let running ones finish within ``grace_s``, mark the rest interrupted."""
