@@ -141,13 +141,18 @@ class JobRunner:
         with self._lock:
             if self._scheduler is None:
                 sched = BackgroundScheduler(
-                    executors={"default": APThreadPool(self.workers)},
+                    # Heartbeats get their own thread: busy job workers must never starve them.
+                    executors={"default": APThreadPool(self.workers), "heartbeat": APThreadPool(1)},
                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
                     daemon=True,
                 )
                 sched.add_listener(self._on_error, EVENT_JOB_ERROR)
                 sched.add_job(
-                    self._heartbeat, "interval", seconds=HEARTBEAT_S, id="layer-job-heartbeat"
+                    self._heartbeat,
+                    "interval",
+                    seconds=HEARTBEAT_S,
+                    id="layer-job-heartbeat",
+                    executor="heartbeat",
                 )
                 sched.start()
                 self._scheduler = sched
