@@ -9,6 +9,7 @@ advances on every poll, an activity stream read oldest first with a cursor, and 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import json
@@ -38,6 +39,14 @@ def body_sha(body: dict[str, Any]) -> str:
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A copy deep enough that the caller cannot mutate our state (cheaper than deepcopy)."""
+    out = dict(row)
+    out["cache_state"] = dict(row.get("cache_state") or {})
+    out["labels"] = dict(row.get("labels") or {})
+    return out
 
 
 def compute_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -133,15 +142,24 @@ class FakeLayerClient:
     ) -> dict[str, Any]:
         with self._lock:
             self._enter("list_namespaces", prefix, cursor, page_size)
-            rows = [r for r in self.namespaces if not prefix or r["name"].startswith(prefix)]
-            start = 0
-            if cursor:
-                start = next((i + 1 for i, r in enumerate(rows) if r["name"] == cursor), len(rows))
-            page = rows[start : start + page_size]
-            more = start + page_size < len(rows)
+            names = [r["name"] for r in self.namespaces]
+            lo = bisect.bisect_right(names, cursor) if cursor else 0
+            if prefix:
+                lo = max(lo, bisect.bisect_left(names, prefix))
+            page = []
+            for row in self.namespaces[lo : lo + page_size]:
+                if prefix and not row["name"].startswith(prefix):
+                    break
+                page.append(row)
+            nxt = lo + len(page)
+            more = (
+                len(page) == page_size
+                and nxt < len(names)
+                and (not prefix or names[nxt].startswith(prefix))
+            )
             return {
-                "namespaces": copy.deepcopy(page),
-                "next_cursor": page[-1]["name"] if more and page else None,
+                "namespaces": [_copy_row(r) for r in page],
+                "next_cursor": page[-1]["name"] if more else None,
             }
 
     def iter_all_namespaces(

@@ -25,6 +25,7 @@ from common.api_client import LayerClientError
 from tui.format import ago, clock_time, human_bytes, human_count
 from tui.messages import InventoryFailed, InventoryPage, describe_error
 from tui.screens.base import Banner, DashboardScreen
+from tui.widgets.table import FixedWidthTable
 
 # (key, label, width); the name column's width follows the data.
 COLUMNS: list[tuple[str, str, int]] = [
@@ -68,7 +69,7 @@ def sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
     return keys[column]
 
 
-def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, str | Text]:
+def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
     """The display cells of one namespace row."""
     error = row.get("metadata_error")
     stable_ms = row.get("stable_as_of_ms")
@@ -83,15 +84,15 @@ def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, str | Text]:
         state + ("+" if cache.get("warm_inflight") else ""), style=_CACHE_STYLE.get(state, "")
     )
     return {
-        "mark": Text("!", style="bold red") if error else "",
-        "name": row["name"],
-        "rows": human_count(row.get("row_count")),
-        "size": human_bytes(row.get("size_bytes")),
+        "mark": Text("!", style="bold red") if error else Text(""),
+        "name": Text(row["name"]),
+        "rows": Text(human_count(row.get("row_count")), justify="right"),
+        "size": Text(human_bytes(row.get("size_bytes")), justify="right"),
         "fresh": fresh,
-        "write": ago(row.get("last_write_ms"), now_ms),
+        "write": Text(ago(row.get("last_write_ms"), now_ms)),
         "cache": cache_text,
-        "shadow": "yes" if row.get("shadow") else "",
-        "labels": labels_text(row.get("labels")),
+        "shadow": Text("yes" if row.get("shadow") else ""),
+        "labels": Text(labels_text(row.get("labels"))),
     }
 
 
@@ -110,8 +111,10 @@ class InventoryScreen(DashboardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[str, dict[str, Any]] = {}
-        self._cells: dict[str, dict[str, str | Text]] = {}
+        self._cells: dict[str, dict[str, Text]] = {}
         self._search: dict[str, str] = {}
+        self._times: dict[str, tuple[str, str]] = {}
+        self._all_cells: dict[str, dict[str, Text]] = {}
         self._seen: set[str] = set()
         self._generation = 0
         self._fetching = False
@@ -132,12 +135,12 @@ class InventoryScreen(DashboardScreen):
         yield Static("Layer · loading…", id="summary", markup=False)
         yield Banner(id="banner")
         yield Input(placeholder="filter: name or label…", id="filter", classes="-hidden")
-        yield DataTable(id="inventory", cursor_type="row", zebra_stripes=True)
+        yield FixedWidthTable(id="inventory", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#inventory", DataTable)
+    def table(self) -> FixedWidthTable:
+        return self.query_one("#inventory", FixedWidthTable)
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -185,25 +188,33 @@ class InventoryScreen(DashboardScreen):
         now = self.now_ms()
         added: list[str] = []
         changed_sort = False
+        updated: list[str] = []
+        key = sort_key(self.sort_column)
         for row in message.rows:
             name = row["name"]
             self._seen.add(name)
             old = self.rows.get(name)
             self.rows[name] = row
-            self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
+            times = (ago(row.get("stable_as_of_ms"), now), ago(row.get("last_write_ms"), now))
             if old is None:
                 added.append(name)
-            elif self.sort_column != "name" and sort_key(self.sort_column)(old) != sort_key(
-                self.sort_column
-            )(row):
-                changed_sort = True
+                self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
+            elif old != row or self._times.get(name) != times:
+                updated.append(name)
+                self._all_cells.pop(name, None)
+                self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
+                if self.sort_column != "name" and key(old) != key(row):
+                    changed_sort = True
+            self._times[name] = times
         vanished: list[str] = []
         if message.done:
             vanished = [n for n in self.rows if n not in self._seen]
             for name in vanished:
                 del self.rows[name]
                 self._search.pop(name, None)
-        self._apply(now, added=added, vanished=vanished, resort=changed_sort)
+                self._times.pop(name, None)
+                self._all_cells.pop(name, None)
+        self._apply(now, added=added, updated=updated, vanished=vanished, resort=changed_sort)
         if message.done:
             self._fetching = False
             self._loaded_once = True
@@ -240,48 +251,59 @@ class InventoryScreen(DashboardScreen):
             reverse=self.sort_reverse,
         )
 
-    def _apply(self, now: int, *, added: list[str], vanished: list[str], resort: bool) -> None:
+    def _apply(
+        self, now: int, *, added: list[str], updated: list[str], vanished: list[str], resort: bool
+    ) -> None:
         """Bring the table in line with ``self.rows`` touching as little as possible."""
         table = self.table
         anchor = self._anchor()
         to_add = [n for n in added if self._matches(n) and n not in self._cells]
         to_remove = [n for n in vanished if n in self._cells]
-        if (
-            len(to_add) + len(to_remove) > REBUILD_THRESHOLD
-            and len(to_add) + len(to_remove) > len(self._cells) // 4
-        ):
+        if len(to_remove) > REBUILD_THRESHOLD:
+            # remove_row is O(rows) each; one rebuild is cheaper than many removals.
             self._rebuild(now)
             self._restore(anchor)
             return
         for name in to_remove:
             table.remove_row(name)
             del self._cells[name]
-        for name, cells in list(self._cells.items()):
-            new = row_cells(self.rows[name], now)
+        for name in updated:
+            cells = self._cells.get(name)
+            if cells is None:
+                continue
+            new = self._cells_for(name, now, fresh=True)
             for col, value in new.items():
-                if str(value) != str(cells[col]) or _style(value) != _style(cells[col]):
+                if value.plain != cells[col].plain or value.style != cells[col].style:
                     table.update_cell(name, col, value)
             self._cells[name] = new
-        self._fit_name_column(to_add)
-        for name in to_add:
-            cells = row_cells(self.rows[name], now)
-            table.add_row(*cells.values(), key=name)
-            self._cells[name] = cells
+        self._add_rows(to_add, now)
         if to_add or resort:
             self._sort_table()
         if to_add or to_remove or resort:
             self._restore(anchor)
 
-    def _rebuild(self, now: int) -> None:
-        table = self.table
-        table.clear()
-        self._cells = {}
-        ordered = self._ordered()
-        self._fit_name_column(ordered)
-        for name in ordered:
-            cells = row_cells(self.rows[name], now)
-            table.add_row(*cells.values(), key=name)
+    def _add_rows(self, names: list[str], now: int) -> None:
+        if not names:
+            return
+        self._fit_name_column(names)
+        batch = []
+        for name in names:
+            cells = self._cells_for(name, now)
             self._cells[name] = cells
+            batch.append((name, list(cells.values())))
+        self.table.add_keyed_rows(batch)
+
+    def _cells_for(self, name: str, now: int, *, fresh: bool = False) -> dict[str, Text]:
+        """Display cells of a row, cached across filter changes (hidden rows too)."""
+        cells = None if fresh else self._all_cells.get(name)
+        if cells is None:
+            cells = self._all_cells[name] = row_cells(self.rows[name], now)
+        return cells
+
+    def _rebuild(self, now: int) -> None:
+        self.table.clear()
+        self._cells = {}
+        self._add_rows(self._ordered(), now)
 
     def _sort_table(self) -> None:
         key = sort_key(self.sort_column)
@@ -437,12 +459,7 @@ class InventoryScreen(DashboardScreen):
             for name in to_remove:
                 self.table.remove_row(name)
                 del self._cells[name]
-            now = self.now_ms()
-            self._fit_name_column(sorted(to_add))
-            for name in to_add:
-                cells = row_cells(self.rows[name], now)
-                self.table.add_row(*cells.values(), key=name)
-                self._cells[name] = cells
+            self._add_rows(sorted(to_add), self.now_ms())
             if to_add:
                 self._sort_table()
         self._restore(anchor)
@@ -499,7 +516,3 @@ class InventoryScreen(DashboardScreen):
                 (f"Sort by {label.lower()}", f"Sort the inventory by {label}", f"sort_by('{key}')")
             )
         return cmds
-
-
-def _style(value: str | Text) -> str:
-    return str(value.style) if isinstance(value, Text) else ""
