@@ -294,7 +294,7 @@ class FakeLayerClient:
                 raise LayerAPIError(400, "bad_request", f"unknown source {source!r}")
             self._job_seq += 1
             job = {
-                "id": f"job-{self._job_seq:04d}",
+                "id": f"job-new-{self._job_seq:04d}",
                 "namespace": ns,
                 "field": field,
                 "source": source,

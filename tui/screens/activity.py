@@ -106,11 +106,14 @@ class ActivityScreen(DashboardScreen):
                 )
                 if worker.is_cancelled:
                     return
-                events.extend(page.get("events") or [])
+                got = page.get("events") or []
+                events.extend(got)
                 nxt = page.get("next_cursor")
                 if not nxt or nxt == cursor:
                     break
                 cursor = nxt
+                if len(got) < PAGE:
+                    break  # caught up; poll again from this cursor next tick
         except LayerClientError as exc:
             if events:
                 self.post_message(ActivityLoaded(events, cursor))
