@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from backend import auth, extensions, metrics, observability
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
-from backend.views import activity, health, namespaces, proxy, snapshots
+from backend.views import activity, cache, health, namespaces, proxy, snapshots
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     observability.init_app(app)
     auth.init_app(app)
     register_errors(app)
-    for bp in (health.bp, metrics.bp, namespaces.bp, snapshots.bp, activity.bp, proxy.bp):
+    for bp in (
+        health.bp,
+        metrics.bp,
+        namespaces.bp,
+        snapshots.bp,
+        cache.bp,
+        activity.bp,
+        proxy.bp,
+    ):
         app.register_blueprint(bp)
     return app

@@ -12,7 +12,8 @@ from typing import Any, cast
 from flask import Flask, current_app
 
 from backend import metrics
-from backend.freshness import FreshnessStore
+from backend.cache import DocumentCache
+from backend.freshness import Freshness, FreshnessStore
 from backend.inventory import Inventory
 from backend.lease import Lease
 from backend.snapshots.jobs import JobRunner, JobStore
@@ -36,20 +37,35 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["layer.store"] = store
     app.extensions["layer.upstream"] = upstream
     app.extensions["layer.freshness"] = freshness
-    app.extensions["layer.inventory"] = Inventory(
-        settings, upstream, freshness, on_cache=metrics.observe_list_cache
-    )
     repo = SnapshotRepo(store, kv)
     jobs = JobStore(kv, settings.job_ttl_s)
     runner = JobRunner(jobs, settings.snapshot_workers)
-    snapshots = SnapshotService(settings, upstream, freshness, repo, runner)
+    cache = DocumentCache(settings, upstream, freshness, kv, jobs, runner)
+    app.extensions["layer.inventory"] = Inventory(
+        settings,
+        upstream,
+        freshness,
+        cache_state=cache.cache_state,
+        on_cache=metrics.observe_list_cache,
+    )
+    snapshots = SnapshotService(settings, upstream, freshness, repo, runner, cache=cache)
     lease = Lease(kv, settings.lease_ttl_ms)
+    snapshot_hook = snapshots.on_stable(lease)
+
+    def on_stable(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
+        """The watcher's stable-poll hook: the snapshot chronology, then the cache re-warm."""
+        try:
+            snapshot_hook(ns, meta, prev, new)
+        finally:
+            cache.on_stable(ns, meta, prev, new)
+
     app.extensions["layer.snapshot_repo"] = repo
     app.extensions["layer.jobs"] = jobs
     app.extensions["layer.job_runner"] = runner
     app.extensions["layer.snapshots"] = snapshots
+    app.extensions["layer.cache"] = cache
     app.extensions["layer.watcher"] = Watcher(
-        settings, upstream, freshness, lease, on_stable=snapshots.on_stable(lease)
+        settings, upstream, freshness, lease, on_stable=on_stable
     )
 
 
@@ -99,3 +115,7 @@ def get_job_runner() -> JobRunner:
 
 def get_snapshots() -> SnapshotService:
     return cast(SnapshotService, _get("snapshots"))
+
+
+def get_cache() -> DocumentCache:
+    return cast(DocumentCache, _get("cache"))

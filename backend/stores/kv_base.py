@@ -19,6 +19,17 @@ Contract every backend honours (tests/unit/test_kv_contract.py checks it):
 - ``put_many`` writes a batch in one round trip where the backend can; ``delete_set``
   drops every record of a set.
 - Failures to reach the store raise ``StoreUnavailable`` naming the store.
+
+The document cache (``backend/cache``) has three operations of its own, so a backend can
+lay documents out for fast scans (and, for Aerospike, filter server-side). The defaults
+keep them in set ``cache_docs`` under key ``{ns}/{generation}/{id}`` on top of the
+operations above:
+
+- ``put_docs`` writes one generation's documents (each a dict of attributes with ``id``);
+- ``scan_docs`` yields every document of one generation, in no particular order. A
+  ``where`` filter (Layer's grammar) is a hint: a backend may use it to skip documents
+  that cannot match, or ignore it, so the caller always evaluates the filter itself;
+- ``drop_docs`` removes one generation's documents.
 """
 
 from __future__ import annotations
@@ -27,6 +38,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+DOCS_SET = "cache_docs"
+
+
+def docs_prefix(ns: str, generation: int) -> str:
+    """The key prefix of one cache generation's documents (namespace names have no '/')."""
+    return f"{ns}/{generation}/"
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,22 @@ class KVStore(ABC):
             if self.delete(set_name, key):
                 n += 1
         return n
+
+    # -- the document cache ----------------------------------------------------------------
+
+    def put_docs(self, ns: str, generation: int, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Write documents of one cache generation, keyed by document id; return how many."""
+        prefix = docs_prefix(ns, generation)
+        return self.put_many(DOCS_SET, ((prefix + doc_id, doc) for doc_id, doc in docs))
+
+    def scan_docs(self, ns: str, generation: int, where: Any = None) -> Iterator[dict[str, Any]]:
+        """Every document of one generation; ``where`` may prune, never replaces evaluation."""
+        for _, rec in self.scan(DOCS_SET, docs_prefix(ns, generation)):
+            yield rec.value
+
+    def drop_docs(self, ns: str, generation: int) -> int:
+        """Remove every document of one cache generation; return how many."""
+        return self.delete_set(DOCS_SET, docs_prefix(ns, generation))
 
     @abstractmethod
     def ping(self) -> None:

@@ -20,6 +20,11 @@ last key seen: every record committed before the call began (and not removed sin
 yielded once, memory stays bounded for the million-document cache, and no read
 transaction stays open while the caller works. Records written during the scan may or
 may not appear (the same guarantee an Aerospike scan gives).
+
+The document cache's ``scan_docs`` is the hot path of the ``cache`` snapshot source: it
+reads ``DOC_PAGE`` values per query over a primary-key range (no per-row prefix check,
+no ``Record`` objects) and parses them with orjson; ``put_docs`` writes compact JSON
+with orjson too.
 """
 
 from __future__ import annotations
@@ -34,10 +39,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from backend.stores.errors import StoreUnavailable
-from backend.stores.kv_base import KVStore, Record
+from backend.stores.kv_base import DOCS_SET, KVStore, Record, docs_prefix
 
 SCAN_PAGE = 1000
+DOC_PAGE = 5000
+DOC_BATCH = 5000
 BUSY_TIMEOUT_MS = 30_000
 _REAP_EVERY_S = 60.0
 
@@ -341,6 +350,62 @@ class SQLiteKV(KVStore):
             return int(n)
 
         return int(self._write_txn(body))
+
+    # -- the document cache ----------------------------------------------------------------
+
+    def put_docs(self, ns: str, generation: int, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        prefix = docs_prefix(ns, generation)
+        total = 0
+        batch: list[tuple[str, str, str]] = []
+
+        def flush() -> None:
+            def body(conn: sqlite3.Connection) -> None:
+                conn.executemany(
+                    "INSERT INTO kv (set_name, key, value, generation, expires_at) "
+                    "VALUES (?, ?, ?, 1, NULL) ON CONFLICT (set_name, key) DO UPDATE SET "
+                    "value = excluded.value, generation = kv.generation + 1, expires_at = NULL",
+                    batch,
+                )
+
+            self._write_txn(body)
+            batch.clear()
+
+        for doc_id, doc in docs:
+            batch.append((DOCS_SET, prefix + doc_id, orjson.dumps(doc).decode()))
+            total += 1
+            if len(batch) >= DOC_BATCH:
+                flush()
+        if batch:
+            flush()
+        return total
+
+    def scan_docs(self, ns: str, generation: int, where: Any = None) -> Iterator[dict[str, Any]]:
+        prefix = docs_prefix(ns, generation)
+        # Every key with the prefix sorts in [prefix, prefix with its final '/' as '0').
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        first = self._doc_page(prefix, upper)
+        return self._docs_rest(first, upper)
+
+    def _doc_page(self, after: str, upper: str, inclusive: bool = True) -> list[tuple[str, str]]:
+        conn = self._connect()
+        op = ">=" if inclusive else ">"
+        try:
+            return conn.execute(
+                f"SELECT key, value FROM kv WHERE set_name = ? AND key {op} ? AND key < ? "
+                "ORDER BY key LIMIT ?",
+                (DOCS_SET, after, upper, DOC_PAGE),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    def _docs_rest(self, page: list[tuple[str, str]], upper: str) -> Iterator[dict[str, Any]]:
+        loads = orjson.loads
+        while True:
+            for _, value in page:
+                yield loads(value)
+            if len(page) < DOC_PAGE:
+                return
+            page = self._doc_page(page[-1][0], upper, inclusive=False)
 
     def ping(self) -> None:
         """Prove reads and writes work: write a probe row inside a transaction, roll back."""

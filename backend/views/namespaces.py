@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, Response, jsonify
 
 from backend import params
-from backend.extensions import get_freshness, get_inventory, get_upstream
+from backend.extensions import get_cache, get_freshness, get_inventory, get_upstream
 
 bp = Blueprint("namespaces", __name__)
 
@@ -28,5 +28,9 @@ def metadata(ns: str) -> Response:
     params.namespace(ns)
     meta = get_upstream().metadata(ns)
     fr = get_freshness().get(ns)
-    meta["layer"] = {"stable_as_of": fr.stable_as_of, "is_stable": fr.is_stable}
+    meta["layer"] = {
+        "stable_as_of": fr.stable_as_of,
+        "is_stable": fr.is_stable,
+        "cache_state": get_cache().cache_state(ns, fr),
+    }
     return jsonify(meta)
