@@ -413,15 +413,20 @@ def synthetic(
             )
         rows.append(row)
     client = FakeLayerClient(rows, now_ms=now_ms, synthesize=True, job_steps=5)
+    rows_by_name = {r["name"]: r for r in rows}
     for k in range(40):
         ns = rows[rng.randrange(n)]["name"]
         ts = now_ms - (40 - k) * 45_000
+        with client._lock:
+            entries = [] if rows_by_name[ns].get("metadata_error") else client._history(ns)
+        if not entries:
+            continue
         client.add_event(
             {
                 "ts_ms": ts,
                 "namespace": ns,
-                "sha": hashlib.sha256(f"{ns}{ts}".encode()).hexdigest(),
-                "watermark_ms": ts - 2000,
+                "sha": entries[0]["sha"],
+                "watermark_ms": entries[0]["watermark_ms"],
                 "fields": ["category", "brand"],
                 "source": "origin" if k % 3 else "stored",
                 "job_id": None if k % 2 else f"job-{k:04d}",

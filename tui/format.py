@@ -95,3 +95,10 @@ def value_label(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+def age(ms: int | float | None, now_ms: int | float) -> str:
+    """Compact age for table cells: ``"3s"``, ``"2h05m"``; ``"—"`` when unknown."""
+    if ms is None:
+        return "—"
+    return duration((now_ms - ms) / 1000)

@@ -73,7 +73,7 @@ class ActivityScreen(DashboardScreen):
 
     def on_mount(self) -> None:
         for key, label, width in [
-            ("time", "Time (UTC)", 19),
+            ("time", "Time UTC", 14),
             ("age", "Age", 8),
             ("ns", "Namespace", 22),
             ("sha", "SHA", 8),
@@ -157,7 +157,7 @@ class ActivityScreen(DashboardScreen):
 
     def _cells(self, event: dict[str, Any], now: int) -> list[str | Text]:
         return [
-            timestamp(event.get("ts_ms")),
+            timestamp(event.get("ts_ms"))[5:],
             ago(event.get("ts_ms"), now),
             str(event.get("namespace")),
             short_sha(event.get("sha")),

@@ -22,7 +22,7 @@ from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 from textual.worker import get_current_worker
 
 from common.api_client import LayerClientError
-from tui.format import ago, clock_time, human_bytes, human_count
+from tui.format import age, clock_time, human_bytes, human_count
 from tui.messages import InventoryFailed, InventoryPage, describe_error
 from tui.screens.base import Banner, DashboardScreen
 from tui.widgets.table import FixedWidthTable
@@ -31,14 +31,15 @@ from tui.widgets.table import FixedWidthTable
 COLUMNS: list[tuple[str, str, int]] = [
     ("mark", "!", 1),
     ("name", "Namespace", 10),
-    ("rows", "Rows", 7),
-    ("size", "Size", 9),
-    ("fresh", "Freshness", 12),
-    ("write", "Last write", 10),
-    ("cache", "Cache", 9),
+    ("rows", "Rows", 6),
+    ("size", "Size", 8),
+    ("fresh", "Fresh", 7),
+    ("write", "Written", 7),
+    ("cache", "Cache", 8),
     ("shadow", "Shadow", 6),
-    ("labels", "Labels", 24),
+    ("labels", "Labels", 16),
 ]
+COLUMN_KEYS = [c[0] for c in COLUMNS]
 SORTABLE = [c[0] for c in COLUMNS if c[0] != "mark"]
 REBUILD_THRESHOLD = 300
 FILTER_DEBOUNCE_S = 0.15
@@ -74,9 +75,9 @@ def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
     error = row.get("metadata_error")
     stable_ms = row.get("stable_as_of_ms")
     if row.get("is_stable"):
-        fresh = Text(f"✓ {ago(stable_ms, now_ms)}" if stable_ms else "✓", style="green")
+        fresh = Text(f"✓ {age(stable_ms, now_ms)}" if stable_ms else "✓", style="green")
     else:
-        since = ago(stable_ms, now_ms) if stable_ms else "never"
+        since = age(stable_ms, now_ms) if stable_ms else "never"
         fresh = Text(f"⟳ {since}", style="yellow")
     cache = row.get("cache_state") or {}
     state = str(cache.get("state") or "—")
@@ -89,7 +90,7 @@ def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
         "rows": Text(human_count(row.get("row_count")), justify="right"),
         "size": Text(human_bytes(row.get("size_bytes")), justify="right"),
         "fresh": fresh,
-        "write": Text(ago(row.get("last_write_ms"), now_ms)),
+        "write": Text(age(row.get("last_write_ms"), now_ms)),
         "cache": cache_text,
         "shadow": Text("yes" if row.get("shadow") else ""),
         "labels": Text(labels_text(row.get("labels"))),
@@ -102,8 +103,8 @@ class InventoryScreen(DashboardScreen):
         Binding("slash", "filter", "Filter"),
         Binding("p", "prefix", "Prefix"),
         Binding("o", "sort_next", "Sort"),
-        Binding("O", "sort_reverse", "Reverse", key_display="O"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("O", "sort_reverse", "Reverse", key_display="O", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
         Binding("s", "new_snapshot", "Snapshot"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -145,6 +146,7 @@ class InventoryScreen(DashboardScreen):
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
             self.table.add_column(label, key=key, width=width)
+        self._update_headers()
         self.table.focus()
         self.action_refresh()
         self.set_interval(self.refresh_s, self._tick)
@@ -195,7 +197,7 @@ class InventoryScreen(DashboardScreen):
             self._seen.add(name)
             old = self.rows.get(name)
             self.rows[name] = row
-            times = (ago(row.get("stable_as_of_ms"), now), ago(row.get("last_write_ms"), now))
+            times = (age(row.get("stable_as_of_ms"), now), age(row.get("last_write_ms"), now))
             if old is None:
                 added.append(name)
                 self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
@@ -290,7 +292,7 @@ class InventoryScreen(DashboardScreen):
         for name in names:
             cells = self._cells_for(name, now)
             self._cells[name] = cells
-            batch.append((name, list(cells.values())))
+            batch.append((name, [cells[k] for k in COLUMN_KEYS]))
         self.table.add_keyed_rows(batch)
 
     def _cells_for(self, name: str, now: int, *, fresh: bool = False) -> dict[str, Text]:
@@ -311,12 +313,14 @@ class InventoryScreen(DashboardScreen):
         self.table.sort("name", key=lambda name: key(rows[str(name)]), reverse=self.sort_reverse)
 
     def _fit_name_column(self, adding: list[str]) -> None:
-        """Widen the name column for rows about to be added (add_row re-lays it out)."""
+        """Widen the name column (up to 40) for rows about to be added."""
         column = self.table.columns.get(ColumnKey("name"))
         if column is None or not adding:
             return
-        longest = max(len(n) for n in adding)
-        column.width = max(column.width, min(longest, 40))
+        width = max(column.width, min(max(len(n) for n in adding), 40))
+        if width != column.width:
+            self.table.set_column("name", width=width)
+            self.on_resize()
 
     def _anchor(self) -> tuple[str, int] | None:
         """The cursor's namespace and its line within the viewport."""
@@ -349,31 +353,47 @@ class InventoryScreen(DashboardScreen):
         total_bytes = sum(int(r.get("size_bytes") or 0) for r in rows)
         unstable = sum(1 for r in rows if not r.get("is_stable"))
         errors = sum(1 for r in rows if r.get("metadata_error"))
-        parts = [f"{len(self.rows):,} namespaces"]
+        head = f"{len(self.rows):,} namespaces"
         if self.filter_text or self.prefix:
-            parts[0] += f" ({len(self._cells):,} shown)"
-        parts += [
+            head += f" ({len(self._cells):,} shown)"
+        parts = [
+            head,
             f"{human_count(total_rows)} rows",
             human_bytes(total_bytes),
             f"{unstable:,} unstable",
         ]
         if errors:
-            parts.append(f"{errors} ! metadata errors")
-        if self.prefix:
-            parts.append(f"prefix={self.prefix}")
-        if self.filter_text:
-            parts.append(f"filter={self.filter_text}")
-        arrow = "↓" if self.sort_reverse else "↑"
-        parts.append(f"sort {self.sort_column}{arrow}")
+            parts.append(f"{errors} !")
         if self._error and self._last_ok_ms is not None:
             parts.append(f"stale since {clock_time(self._last_ok_ms)}")
         elif self._last_ok_ms is not None:
             parts.append(f"refreshed {clock_time(self._last_ok_ms)} UTC")
         elif self._fetching:
             parts.append("loading…")
+        if self.prefix:
+            parts.append(f"prefix={self.prefix}")
+        if self.filter_text:
+            parts.append(f"filter={self.filter_text}")
         summary = self.query_one("#summary", Static)
         summary.update(" · ".join(parts))
         summary.set_class(self._error is not None, "stale")
+
+    def _update_headers(self) -> None:
+        """Show the sort column and direction in the header, k9s-style."""
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        for key, label, _ in COLUMNS:
+            self.table.set_column(
+                key, label=Text(label + (arrow if key == self.sort_column else ""))
+            )
+
+    def on_resize(self) -> None:
+        """Give the labels column whatever width the others leave."""
+        table = self.table
+        others = sum(
+            c.get_render_width(table) for k, c in table.columns.items() if k != ColumnKey("labels")
+        )
+        width = max(16, min(80, self.size.width - others - 2 * table.cell_padding - 2))
+        table.set_column("labels", width=width)
 
     # -- actions ----------------------------------------------------------------------
 
@@ -480,6 +500,7 @@ class InventoryScreen(DashboardScreen):
         self.sort_column = column
         self.sort_reverse = reverse
         anchor = self._anchor()
+        self._update_headers()
         self._sort_table()
         self._restore(anchor)
         self._update_summary()

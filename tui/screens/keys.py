@@ -8,19 +8,24 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
+NAVIGATION = [
+    ("↑ ↓ pgup pgdn", "Move the cursor"),
+    ("home end", "First / last row"),
+    ("tab", "Next pane"),
+]
+
 
 def key_lines(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(keys, description) for every binding that is active on ``screen``."""
+    """(keys, description) for the screen's own bindings, then the global ones."""
     seen: dict[str, list[str]] = {}
-    for key, active in screen.active_bindings.items():
-        binding = active.binding
-        if not binding.description:
+    for binding in [*type(screen).BINDINGS, *type(screen.app).BINDINGS]:
+        if not isinstance(binding, Binding) or not binding.description:
             continue
-        display = screen.app.get_key_display(binding)
-        seen.setdefault(binding.description, [])
-        if display not in seen[binding.description]:
-            seen[binding.description].append(display or key)
-    return [(" / ".join(keys), desc) for desc, keys in seen.items()]
+        display = binding.key_display or screen.app.get_key_display(binding)
+        keys = seen.setdefault(binding.description, [])
+        if display not in keys:
+            keys.append(display)
+    return [(" / ".join(keys), desc) for desc, keys in seen.items()] + NAVIGATION
 
 
 class KeysScreen(ModalScreen[None]):

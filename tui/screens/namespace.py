@@ -20,7 +20,16 @@ from textual.widgets import DataTable, Footer, Label, ListView, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from common.api_client import LayerClientError
-from tui.format import ago, human_bytes, human_count, iso_to_ms, short_sha, timestamp
+from tui.format import (
+    age,
+    ago,
+    clock_time,
+    human_bytes,
+    human_count,
+    iso_to_ms,
+    short_sha,
+    timestamp,
+)
 from tui.messages import (
     ApiFailed,
     DiffLoaded,
@@ -51,11 +60,11 @@ def metadata_text(ns: str, meta: dict[str, Any], now_ms: int) -> Text:
         out.append("✓ stable", style="green")
     else:
         out.append("⟳ updating", style="yellow")
-    out.append(
-        f" · stable as of {timestamp(stable_ms)} ({ago(stable_ms, now_ms)})"
-        if stable_ms
-        else " · never stable yet"
-    )
+    when = f"{clock_time(stable_ms)} UTC ({ago(stable_ms, now_ms)})" if stable_ms else None
+    if layer.get("is_stable"):
+        out.append(f" as of {when}" if when else "")
+    else:
+        out.append(f" · last stable {when}" if when else " · never stable yet")
     if cache:
         out.append(
             f" · cache {cache.get('state')}" + (" (warming)" if cache.get("warm_inflight") else "")
@@ -66,13 +75,14 @@ def metadata_text(ns: str, meta: dict[str, Any], now_ms: int) -> Text:
         status += f" ({human_bytes(index.get('unindexed_bytes'))} unindexed)"
     out.append(
         f"{human_count(meta.get('approx_row_count'))} rows · {human_bytes(meta.get('approx_logical_bytes'))}"
-        f" · index {status} · last write {ago(iso_to_ms(meta.get('last_write_at')), now_ms)}"
-        f" · created {str(meta.get('created_at') or '—')[:10]}\n",
+        f" · index {status} · written {ago(iso_to_ms(meta.get('last_write_at')), now_ms)}\n",
         style="",
     )
     schema = meta.get("schema") or {}
     attrs = ", ".join(f"{k}:{(v or {}).get('type', '?')}" for k, v in schema.items())
-    out.append(f"schema: {attrs or '—'}", style="dim")
+    out.append(
+        f"created {str(meta.get('created_at') or '—')[:10]} · schema: {attrs or '—'}", style="dim"
+    )
     return out
 
 
@@ -86,7 +96,7 @@ class NamespaceScreen(DashboardScreen):
         Binding("backspace", "back", "Back", show=False),
         Binding("space", "mark", "Mark/diff"),
         Binding("s", "new_snapshot", "Snapshot"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "refresh", "Refresh", show=False),
         Binding("c", "clear_marks", "Clear marks", show=False),
         Binding("j", "focus_jobs", "Jobs", show=False),
         Binding("h", "focus_history", "History", show=False),
@@ -113,9 +123,10 @@ class NamespaceScreen(DashboardScreen):
         yield Banner(id="ns-banner")
         with Horizontal(id="ns-body"):
             with Vertical(id="ns-left"):
-                yield Label("History (Enter: show · space: mark two to diff)", classes="pane-title")
+                yield Label("History", classes="pane-title")
                 yield DataTable(id="history", cursor_type="row")
                 yield Label("Jobs", classes="pane-title")
+                yield Static("no jobs yet (s: new snapshot)", id="jobs-empty")
                 yield ListView(id="jobs")
             with VerticalScroll(id="detail"):
                 yield Histogram(id="histogram")
@@ -132,9 +143,9 @@ class NamespaceScreen(DashboardScreen):
     def on_mount(self) -> None:
         table = self.history_table
         table.add_column("", key="mark", width=1)
-        table.add_column("Watermark (UTC)", key="wm", width=19)
+        table.add_column("Watermark UTC", key="wm", width=14)
         table.add_column("SHA", key="sha", width=8)
-        table.add_column("Age", key="age", width=8)
+        table.add_column("Age", key="age", width=6)
         self.histogram.show_text(
             Text("Select a snapshot (Enter) or mark two (space) to diff.", style="dim")
         )
@@ -279,7 +290,7 @@ class NamespaceScreen(DashboardScreen):
         sha = entry["sha"]
         mark: str | Text = Text("●", style="bold magenta") if sha in self.marks else ""
         wm = entry.get("watermark_ms")
-        return [mark, timestamp(wm), short_sha(sha), ago(wm, now)]
+        return [mark, timestamp(wm)[5:], short_sha(sha), age(wm, now)]
 
     def _rebuild_history(self, keep_top: bool) -> None:
         table = self.history_table
@@ -391,6 +402,7 @@ class NamespaceScreen(DashboardScreen):
         item = next((i for i in jobs_view.query(JobItem) if i.job_id == job_id), None)
         if item is None:
             jobs_view.insert(0, [JobItem(job)])
+            self.query_one("#jobs-empty").add_class("-hidden")
         else:
             item.update_job(job)
         finished = job.get("status") in ("completed", "failed")

@@ -164,7 +164,8 @@ class Histogram(Static):
     def _render_now(self) -> None:
         if self._payload is None or self._kind is None:
             return
-        width = max(30, (self.size.width or 60) - 1)
+        # Leave room for the pane's scrollbar, which appears once content overflows.
+        width = max(30, (self.size.width or 60) - 3)
         render = {"body": render_body, "result": render_result, "diff": render_diff}[self._kind]
         out = Text()
         if self._heading is not None:

@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ListItem, ProgressBar
 
+from tui.format import human_count
+
 _STATUS_ICON = {"running": "⟳", "completed": "✓", "failed": "✗"}
 
 
@@ -25,8 +27,8 @@ def job_status(job: dict[str, Any]) -> str:
         return f"failed: {err.get('code') or err.get('message') or 'error'}"
     if status == "completed":
         sha = job.get("sha")
-        return f"{scanned:,} docs" + (f" · {str(sha)[:7]}" if sha else "")
-    return f"{scanned:,} docs"
+        return f"{human_count(scanned)} docs" + (f" {str(sha)[:7]}" if sha else "")
+    return f"{human_count(scanned)} docs"
 
 
 class JobItem(ListItem):

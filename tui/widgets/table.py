@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.text import Text
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import DuplicateKey, Row, RowKey
+from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowKey
 
 
 class FixedWidthTable(DataTable[Any]):
@@ -63,3 +64,16 @@ class FixedWidthTable(DataTable[Any]):
         self._update_count += 1
         self.check_idle()
         return added
+
+    def set_column(self, key: str, *, width: int | None = None, label: Text | None = None) -> None:
+        """Change a fixed column's width or label and re-lay the table out."""
+        column = self.columns.get(ColumnKey(key))
+        if column is None:
+            return
+        if width is not None and width != column.width:
+            column.width = width
+            self._require_update_dimensions = True
+        if label is not None:
+            column.label = label
+        self._update_count += 1
+        self.refresh(layout=True)

@@ -37,7 +37,7 @@ async def test_metadata_and_layer_block(make_app: Callable[..., LayerDashboard])
         screen = await open_products(app, pilot)
         meta = str(screen.query_one("#meta", Static).render())
         assert "✓ stable" in meta
-        assert "stable as of 2025-05-15 09:06:47 (3s ago)" in meta
+        assert "✓ stable as of 09:06:47 UTC (3s ago)" in meta
         assert "cache warm" in meta
         assert "12.5k rows · 48.8 MB · index up-to-date" in meta
         assert "category:string" in meta

@@ -1,0 +1,68 @@
+"""Screenshots of the three main screens at a pinned size, with "now" frozen.
+
+Regenerate after an intended change with ``pytest tests/unit/tui --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from tests.unit.tui.helpers import settle
+from tui.app import LayerDashboard
+
+SIZE = (100, 30)
+
+
+def test_inventory_screen(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_inventory_screen_80x24(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_namespace_screen(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    app = make_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        table = app.screen.query_one("#inventory", DataTable)
+        table.move_cursor(row=table.get_row_index("products"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")  # show the newest snapshot's histograms
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_namespace_diff(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    app = make_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app.open_namespace("products")
+        await settle(pilot)
+        await pilot.press("space", "down", "space")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_activity_screen(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
