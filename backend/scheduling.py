@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -57,6 +58,9 @@ def build_watcher_scheduler(app: Flask, *, blocking: bool = False) -> BaseSchedu
 def stop_watcher(app: Flask, scheduler: BaseScheduler) -> None:
     """Stop ticking and release the lease so another watcher takes over at once."""
     if scheduler.running:
-        scheduler.shutdown(wait=True)
+        try:
+            scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            pass  # already shut down from a signal handler
     with app.app_context():
         get_watcher().shutdown()

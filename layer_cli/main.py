@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,11 @@ def cmd_watcher(args: argparse.Namespace) -> int:
         "(idles while another watcher holds the lease)",
         flush=True,
     )
+    def on_term(signum: int, frame: object) -> None:
+        # Leave the blocking loop; the finally below releases the lease at once.
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):

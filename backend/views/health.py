@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, jsonify
 
 from backend.errors import LayerError
@@ -13,7 +15,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    return jsonify({"status": "ok", "pid": os.getpid()})
 
 
 @bp.get("/readyz")
