@@ -7,6 +7,7 @@ slow tick is never run twice at once, and runs inside the app context.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 
@@ -58,9 +59,8 @@ def build_watcher_scheduler(app: Flask, *, blocking: bool = False) -> BaseSchedu
 def stop_watcher(app: Flask, scheduler: BaseScheduler) -> None:
     """Stop ticking and release the lease so another watcher takes over at once."""
     if scheduler.running:
-        try:
+        # It may have been shut down from a signal handler meanwhile.
+        with contextlib.suppress(SchedulerNotRunningError):
             scheduler.shutdown(wait=True)
-        except SchedulerNotRunningError:
-            pass  # already shut down from a signal handler
     with app.app_context():
         get_watcher().shutdown()
