@@ -15,9 +15,33 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("LAYER_THREADS", "8"))
 timeout = int(os.environ.get("LAYER_WORKER_TIMEOUT_S", "120"))
-graceful_timeout = int(os.environ.get("LAYER_GRACEFUL_TIMEOUT_S", "30"))
+graceful_timeout = int(os.environ.get("LAYER_GRACEFUL_TIMEOUT_S", "30"))  # > LAYER_JOB_GRACE_S
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
 preload_app = False
 wsgi_app = "backend.wsgi:app"
+
+# Prometheus multiprocess mode: every worker writes its samples under this directory
+# and /metrics merges them. Set it before any worker imports prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="layer-prom-")
+
+JOB_GRACE_S = float(os.environ.get("LAYER_JOB_GRACE_S", "20"))
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """SIGTERM: stop taking jobs, let running ones finish within the grace, mark the rest."""
+    import sys
+
+    wsgi = sys.modules.get("backend.wsgi")
+    if wsgi is not None:
+        wsgi.app.extensions["layer.job_runner"].shutdown(JOB_GRACE_S)
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(getattr(worker, "pid", 0))

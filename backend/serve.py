@@ -33,7 +33,14 @@ class _Standalone(BaseApplication):
         return self.application
 
 
-def serve(settings: Settings, host: str, port: int, threads: int = 8, watch: bool = True) -> int:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    threads: int = 8,
+    watch: bool = True,
+    job_grace_s: float = 20.0,
+) -> int:
     app = create_app(settings)
     state: dict[str, Any] = {}
 
@@ -47,6 +54,7 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8, watch: boo
         sched = state.get("scheduler")
         if sched is not None:
             stop_watcher(app, sched)
+        app.extensions["layer.job_runner"].shutdown(job_grace_s)
 
     options = {
         "bind": f"{host}:{port}",
@@ -54,7 +62,7 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8, watch: boo
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 120,
-        "graceful_timeout": 30,
+        "graceful_timeout": int(job_grace_s) + 10,
         "accesslog": "-",
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
