@@ -3,6 +3,7 @@ watchers, lease failover after kill -9, fencing of a paused leader, graceful shu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -38,10 +39,8 @@ class Procs:
         for p in self.procs:
             if p.poll() is None:
                 with_cont = p.pid
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(with_cont, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
                 p.terminate()
         for p in self.procs:
             try:
