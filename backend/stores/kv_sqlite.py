@@ -108,10 +108,12 @@ class SQLiteKV(KVStore):
                 uri=self.path.startswith("file:"),
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             with self._schema_lock:
                 if self._schema_pid != pid:
+                    # Switching to WAL needs an exclusive lock and does not wait on the busy
+                    # handler, so do it once per process, retrying while another holds it.
+                    self._enable_wal(conn)
                     conn.execute(_SCHEMA)
                     self._schema_pid = pid
         except (sqlite3.Error, OSError) as exc:
@@ -119,6 +121,20 @@ class SQLiteKV(KVStore):
         self._local.conn = conn
         self._local.pid = pid
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
