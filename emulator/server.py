@@ -65,6 +65,8 @@ class EmulatorServer:
         server = wsgi.Server(
             (self.host, self.port), make_app(self.state, self.options), numthreads=self._threads
         )
+        server.expiration_interval = 0.05  # how often serve() checks for stop(): quick teardown
+        server.shutdown_timeout = 2
         server.prepare()
         host, port = server.bind_addr[:2]
         self.port = int(port)
