@@ -118,7 +118,7 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": i, "color": ["red", "blue"][i % 2]} for i in range(100)])
     wait_index(emu.url, "shop")
-    env = _env(tmp_path, emu.url, s3_url)
+    env = _env(tmp_path, emu.url, s3_url())
     url = _gunicorn(procs, env, workers=2)
 
     pids = set()

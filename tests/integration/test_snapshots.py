@@ -17,7 +17,7 @@ FACETS = (("products", ("category", "brand", "tags")),)
 def store_url(request, tmp_path) -> str:
     if request.param == "file":
         return f"file://{tmp_path / 'objects'}"
-    return str(request.getfixturevalue("s3_url"))
+    return str(request.getfixturevalue("s3_url")())
 
 
 @pytest.fixture(scope="session")
@@ -232,7 +232,7 @@ def test_create_bad_inputs(demo_emulator, backend_factory) -> None:
     )
     assert r.status_code == 403
     r = requests.post(url, json={"field": "category", "source": "cache"}, headers=h, timeout=10)
-    assert r.status_code == 422 and "cold" in r.json()["error"]["message"]
+    assert r.status_code == 409 and r.json()["error"]["state"] == "cold"
     r = requests.post(url, json={"field": "category", "source": "stored"}, headers=h, timeout=10)
     assert r.status_code == 404
     assert requests.get(
