@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import logging
 from dataclasses import replace
 from typing import Any
@@ -194,9 +195,8 @@ class DocumentCache:
             if self.kv.cas(STATE_SET, ns, new.to_dict(), kv_gen) is None:
                 self.kv.delete(JOBS_SET, f"{ns}/{job['id']}")
                 continue
-            return self.runner.submit(
-                job, lambda rj: self._run_warm(rj, ns, new_gen, abandoned)
-            ), True
+            body = functools.partial(self._run_warm, ns=ns, gen=new_gen, abandoned=abandoned)
+            return self.runner.submit(job, body), True
         raise Conflict(f"the cache state of {ns!r} is changing too fast; retry")
 
     def _run_warm(self, rj: RunningJob, ns: str, gen: int, abandoned: int | None) -> None:

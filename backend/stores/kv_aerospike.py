@@ -24,6 +24,21 @@ the remove. ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
 uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
 
+The document cache (``put_docs`` / ``scan_docs`` / ``drop_docs``) has its own layout, so
+filters run server-side:
+
+- **set** ``cd_`` + the first 24 hex digits of SHA-1(namespace name): one set per cached
+  namespace (never per generation: Aerospike cannot drop set names, and a namespace
+  holds a bounded number of them);
+- **key** ``{generation}/{document id}`` (a string user key, stored);
+- **bins** ``_g`` (the generation, an integer), ``_doc`` (the document as compact JSON:
+  what the cache reads back), and one bin per attribute whose name fits a bin name
+  (1-15 bytes): strings, int64 integers and floats natively, any other non-null value
+  as a BLOB (see ``backend/cache/aerospike_expr.py``);
+- ``scan_docs`` queries the set with the filter expression ``_g == generation AND
+  <pushdown of the filter>`` and reads only ``_doc``, page by page; ``drop_docs``
+  queries ``_g == generation`` for keys and removes them in batches.
+
 One client per process, created lazily (after any fork: a client inherited from the
 parent is dropped, never used) and shared by the threads of the process; the client is
 thread-safe. Timeouts and retries are explicit in the client's policies. Connection
@@ -34,6 +49,7 @@ host:port/ns)", …)``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import threading
@@ -54,6 +70,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the clie
     ) from exc
 
 BIN = "v"
+DOC_BIN = "_doc"
+GEN_BIN = "_g"
+DOC_PAGE = 10_000
 BATCH_CHUNK = 5000
 CONNECT_TIMEOUT_MS = 2000
 TOTAL_TIMEOUT_MS = 5000
@@ -306,6 +325,95 @@ class AerospikeKV(KVStore):
                 raise self._unavailable(exc) from exc
             removed += sum(1 for br in result.batch_records if br.result == 0)
         return removed
+
+    # -- the document cache ----------------------------------------------------------------
+
+    @staticmethod
+    def docs_set(ns: str) -> str:
+        return "cd_" + hashlib.sha1(ns.encode()).hexdigest()[:24]
+
+    def _doc_query(self, ns: str, expression: Any, bins: Sequence[str]) -> Any:
+        query = self._db().query(self.namespace, self.docs_set(ns))
+        query.select(*bins)
+        query.max_records = DOC_PAGE
+        query.paginate()
+        policy: dict[str, Any] = {"total_timeout": SCAN_TIMEOUT_MS, "expressions": expression}
+        return query, policy
+
+    def put_docs(self, ns: str, generation: int, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        from backend.cache.aerospike_expr import doc_bins
+
+        set_name = self.docs_set(ns)
+        policy = {"key": aerospike.POLICY_KEY_SEND, "ttl": aerospike.TTL_NEVER_EXPIRE}
+        total = 0
+        chunk: list[Any] = []
+        for doc_id, doc in docs:
+            bins = {**doc_bins(doc), GEN_BIN: generation, DOC_BIN: _dumps(doc)}
+            operations = [ops.write(name, value) for name, value in bins.items()]
+            chunk.append(
+                Write(self._key(set_name, f"{generation}/{doc_id}"), operations, policy=policy)
+            )
+            total += 1
+            if len(chunk) >= BATCH_CHUNK:
+                self._batch_write(chunk)
+        self._batch_write(chunk)
+        return total
+
+    def _batch_write(self, chunk: list[Any]) -> None:
+        if not chunk:
+            return
+        try:
+            result = self._db().batch_write(BatchRecords(list(chunk)))
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+        failed = [br for br in result.batch_records if br.result != 0]
+        if failed:
+            raise StoreUnavailable(
+                self.store_name,
+                f"{len(failed)} of {len(chunk)} batch writes failed (first: result {failed[0].result})",
+            )
+        chunk.clear()
+
+    def scan_docs(self, ns: str, generation: int, where: Any = None) -> Iterator[dict[str, Any]]:
+        from backend.cache.aerospike_expr import to_expression
+
+        query, policy = self._doc_query(ns, to_expression(where, generation), [DOC_BIN])
+        first = self._doc_page(query, policy)
+        return self._docs_rest(query, policy, first)
+
+    def _doc_page(self, query: Any, policy: dict[str, Any]) -> list[Any]:
+        try:
+            return list(query.results(policy))
+        except aex.AerospikeError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _docs_rest(
+        self, query: Any, policy: dict[str, Any], page: list[Any]
+    ) -> Iterator[dict[str, Any]]:
+        while True:
+            for _, _, bins in page:
+                raw = (bins or {}).get(DOC_BIN)
+                if isinstance(raw, str | bytes):
+                    yield json.loads(raw)
+            if query.is_done() or not page:
+                return
+            page = self._doc_page(query, policy)
+
+    def drop_docs(self, ns: str, generation: int) -> int:
+        from backend.cache.aerospike_expr import to_expression
+
+        query, policy = self._doc_query(ns, to_expression(None, generation), [GEN_BIN])
+        removed = 0
+        while True:
+            keys = [key for key, _, _ in self._doc_page(query, policy)]
+            for start in range(0, len(keys), BATCH_CHUNK):
+                try:
+                    result = self._db().batch_remove(keys[start : start + BATCH_CHUNK])
+                except aex.AerospikeError as exc:
+                    raise self._unavailable(exc) from exc
+                removed += sum(1 for br in result.batch_records if br.result == 0)
+            if query.is_done() or not keys:
+                return removed
 
     def ping(self) -> None:
         try:
