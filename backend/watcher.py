@@ -108,7 +108,7 @@ class Watcher:
             metrics.WATCHER_POLLED.set(result.namespaces)
             metrics.WATCHER_UNSTABLE.set(result.unstable)
         if leader:
-            log.info(
+            log.debug(
                 "watcher tick",
                 extra={
                     "namespaces": result.namespaces,

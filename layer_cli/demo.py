@@ -8,16 +8,20 @@ configured for ``products`` so the watcher writes its snapshot history.
 from __future__ import annotations
 
 import argparse
+import random
 import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import requests
+
 from backend.app import create_app
 from backend.inprocess import InProcessServer
 from backend.observability import configure_logging
 from common.settings import Settings
+from emulator.demo import CATEGORIES
 from emulator.server import EmulatorServer
 
 DEMO_FACETS = (("products", ("category", "brand", "tags")), ("prod-*", ("status",)))
@@ -50,6 +54,25 @@ def demo_settings(upstream_url: str, data_dir: Path) -> Settings:
     )
 
 
+def write_bursts(
+    layer_url: str, stop: threading.Event, every_s: float = 20.0, seed: int = 0
+) -> None:
+    """Every ``every_s``, re-categorise a few dozen products through Layer (so the rows
+    are stamped), so the watcher's history of ``products`` grows one entry per burst."""
+    rng = random.Random(seed)
+    session = requests.Session()
+    while not stop.wait(every_s):
+        rows = [
+            {"id": rng.randrange(1, 12_501), "category": rng.choice(CATEGORIES)} for _ in range(40)
+        ]
+        try:
+            session.post(
+                f"{layer_url}/v2/namespaces/products", json={"patch_rows": rows}, timeout=10
+            )
+        except requests.RequestException:
+            continue  # the backend is stopping
+
+
 def run_demo(args: argparse.Namespace) -> int:
     data_dir = (
         Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
@@ -68,6 +91,13 @@ def run_demo(args: argparse.Namespace) -> int:
     if log_path:
         print(f"  log:                         {log_path}", flush=True)
     print(f"  try: curl -s '{backend.url}/v2/namespaces?page_size=5'", flush=True)
+    stop_bursts = threading.Event()
+    threading.Thread(
+        target=write_bursts,
+        args=(backend.url, stop_bursts),
+        kwargs={"seed": args.seed},
+        daemon=True,
+    ).start()
     try:
         if args.headless:
             print("serving until Ctrl-C", flush=True)
@@ -82,6 +112,7 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nlayer demo: stopping", flush=True)
     finally:
+        stop_bursts.set()
         backend.stop()
         emu.stop()
     return 0

@@ -38,6 +38,7 @@ def cmd_watcher(args: argparse.Namespace) -> int:
         "(idles while another watcher holds the lease)",
         flush=True,
     )
+
     def on_term(signum: int, frame: object) -> None:
         # Leave the blocking loop; the finally below releases the lease at once.
         sched.shutdown(wait=False)
