@@ -42,6 +42,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """Human-readable lines that still carry the structured fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{k}={v}"
+            for k, v in vars(record).items()
+            if k not in _STD_ATTRS and not k.startswith("_")
+        ]
+        return f"{line} {' '.join(extras)}" if extras else line
+
+
 class RedactFilter(logging.Filter):
     """Drop the upstream key from messages and extras (defence in depth)."""
 
@@ -75,11 +91,7 @@ def configure_logging(
     handler: logging.Handler = (
         logging.FileHandler(path) if path else logging.StreamHandler(stream or sys.stderr)
     )
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactFilter(secrets or []))
     root = logging.getLogger()
     root.handlers[:] = [handler]

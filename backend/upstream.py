@@ -199,7 +199,12 @@ class Upstream:
                 self._raise_transport(last_exc, method, path)
             log.info(
                 "upstream retry",
-                extra={"attempt": attempt + 1, "path_route": route, "delay_s": round(delay, 3)},
+                extra={
+                    "attempt": attempt + 1,
+                    "path_route": route,
+                    "delay_s": round(delay, 3),
+                    "reason": str(resp.status_code) if resp is not None else type(last_exc).__name__,
+                },
             )
             self._sleep(delay)
             attempt += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import random
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +24,6 @@ from backend.inprocess import InProcessServer
 from backend.observability import configure_logging
 from common.settings import Settings
 from emulator.demo import CATEGORIES
-from emulator.server import EmulatorServer
 
 DEMO_FACETS = (("products", ("category", "brand", "tags")), ("prod-*", ("status",)))
 DEMO_LABELS = (
@@ -48,10 +49,45 @@ def demo_settings(upstream_url: str, data_dir: Path) -> Settings:
         turbopuffer_base_url=upstream_url,
         kv_url=f"sqlite://{data_dir / 'layer.sqlite'}",
         object_store_url=f"file://{data_dir / 'objects'}",
-        watch_interval_ms=1000,
+        watch_interval_ms=2000,
         facets=DEMO_FACETS,
         labels=DEMO_LABELS,
     )
+
+
+class ChildEmulator:
+    """The emulator in its own process, so it does not share a GIL with the backend."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_emulator(port: int, seed: int, data_dir: Path) -> ChildEmulator:
+    cmd = [sys.executable, "-m", "emulator", "--demo", "--seed", str(seed), "--port", str(port)]
+    log = open(data_dir / "emulator.log", "wb")  # noqa: SIM115 - lives as long as the child
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    emu = ChildEmulator(proc, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"layer demo: the emulator exited; see {data_dir / 'emulator.log'}")
+        try:
+            if requests.get(f"{emu.url}/v1/namespaces?page_size=1", timeout=1).ok:
+                return emu
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    emu.stop()
+    raise SystemExit("layer demo: the emulator did not start within 60 s")
 
 
 def write_bursts(
@@ -82,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
     log_path = None if args.headless else str(data_dir / "layer.log")
     configure_logging(args.log_level, "text", path=log_path)
     print("layer demo: generating demo data and starting the emulator ...", flush=True)
-    emu = EmulatorServer(port=_port_or_free(args.emulator_port), demo=True, seed=args.seed).start()
+    emu = start_emulator(_port_or_free(args.emulator_port), args.seed, data_dir)
     app = create_app(demo_settings(emu.url, data_dir))
     backend = InProcessServer(app, port=_port_or_free(args.port), watch=True).start()
     print(f"  emulator (fake Turbopuffer): {emu.url}", flush=True)
