@@ -1,0 +1,150 @@
+"""The cache's histogram equals the origin's, for random documents and random filters.
+
+At the engine level against the emulator: each example writes random documents to a
+fresh namespace, warms the cache, and compares ``DocumentCache.count`` with
+``count_origin(strategy="scan")`` for random filters from the cache's operator set.
+The emulator answers with ``common.filters`` and so does the cache, so a difference
+would be in the cache's storage, its generations, or (on Aerospike, when
+``LAYER_TEST_AEROSPIKE`` is set) the server-side pushdown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.cache import DocumentCache
+from backend.freshness import FreshnessStore
+from backend.snapshots.jobs import JobRunner, JobStore
+from backend.snapshots.origin import count_origin
+from backend.stores.kv_base import KVStore
+from backend.stores.registry import open_kv
+from backend.upstream import Upstream
+from tests.fixtures.backend import make_settings
+from tests.integration.helpers import write_docs
+
+AEROSPIKE = os.environ.get("LAYER_TEST_AEROSPIKE", "")
+AEROSPIKE_NS = os.environ.get("LAYER_TEST_AEROSPIKE_NS", "test")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "aerospike",
+        marks=pytest.mark.skipif(
+            not AEROSPIKE, reason="LAYER_TEST_AEROSPIKE=host:port not set (no Aerospike server)"
+        ),
+    ),
+]
+FIELDS = ["color", "n", "tags", "flag"]
+_names = itertools.count()
+
+colors = st.sampled_from(["red", "blue", "green", "Red", "é"])
+small_ints = st.integers(-3, 3)
+halves = st.integers(-6, 6).map(lambda i: i / 2)
+tag_lists = st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=3)
+doc_attrs = st.fixed_dictionaries(
+    {},
+    optional={
+        "color": st.one_of(st.none(), colors),
+        "n": st.one_of(st.none(), small_ints),
+        "x": halves,
+        "flag": st.booleans(),
+        "tags": tag_lists,
+        "a_long_attribute_name": colors,
+    },
+)
+any_scalar = st.one_of(colors, small_ints, halves, st.booleans())
+
+
+def leaves() -> st.SearchStrategy[list[Any]]:
+    attr = st.sampled_from(["color", "n", "x", "flag", "tags", "a_long_attribute_name", "id"])
+    return st.one_of(
+        st.tuples(attr, st.sampled_from(["Eq", "NotEq"]), st.one_of(st.none(), any_scalar)),
+        st.tuples(attr, st.sampled_from(["In", "NotIn"]), st.lists(any_scalar, max_size=3)),
+        st.tuples(attr, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), any_scalar),
+        st.tuples(st.just("tags"), st.just("Contains"), st.sampled_from(["a", "b", "z"])),
+        st.tuples(
+            st.just("tags"),
+            st.just("ContainsAny"),
+            st.lists(colors | tag_lists.map(lambda t: t[0] if t else "a"), max_size=2),
+        ),
+    ).map(list)
+
+
+filters = st.recursive(
+    leaves(),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["And", "Or"]), st.lists(inner, min_size=1, max_size=3)).map(
+            list
+        ),
+        st.tuples(st.just("Not"), inner).map(list),
+    ),
+    max_leaves=5,
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, emulator: Any, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        kv: KVStore = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
+    else:
+        kv = open_kv(f"aerospike://{AEROSPIKE}/{AEROSPIKE_NS}")
+    cfg = make_settings(emulator.url, tmp_path, watch_page_size=7)  # several warm pages
+    upstream = Upstream(cfg)
+    jobs = JobStore(kv, 3600)
+    runner = JobRunner(jobs, 2)
+    cache = DocumentCache(cfg, upstream, FreshnessStore(kv), kv, jobs, runner)
+    yield emulator, upstream, jobs, cache
+    runner.shutdown(5)
+    kv.close()
+
+
+def _warm(jobs: JobStore, cache: DocumentCache, ns: str) -> None:
+    job, _ = cache.warm(ns)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done = jobs.get(ns, job["id"])
+        if done["status"] != "running":
+            assert done["status"] == "completed", done
+            return
+        time.sleep(0.01)
+    raise TimeoutError("warm did not finish")
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    docs=st.lists(doc_attrs, min_size=1, max_size=25),
+    fs=st.lists(filters, min_size=1, max_size=4),
+)
+def test_cache_histogram_equals_origin(
+    engine: Any, docs: list[dict[str, Any]], fs: list[Any]
+) -> None:
+    emulator, upstream, jobs, cache = engine
+    ns = f"eq{next(_names)}"
+    write_docs(emulator.url, ns, [{"id": i + 1, **d} for i, d in enumerate(docs)])
+    _warm(jobs, cache, ns)
+    for f in fs:
+        for field in FIELDS:
+            got, _, _ = cache.count(ns, [field], f, lambda n: None)
+            want, _ = count_origin(
+                upstream,
+                ns,
+                [field],
+                filters=f,
+                page_size=1000,
+                schema={},
+                strategy="scan",
+                progress=lambda n: None,
+            )
+            assert got[0].result(10_000) == want[0].result(10_000), (f, field)
