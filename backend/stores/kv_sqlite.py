@@ -387,7 +387,11 @@ class SQLiteKV(KVStore):
             batch.clear()
 
         for doc_id, doc in docs:
-            batch.append((DOCS_SET, prefix + doc_id, orjson.dumps(doc).decode()))
+            try:
+                text = orjson.dumps(doc).decode()
+            except TypeError:  # an integer beyond 64 bits: the stdlib has no limit
+                text = _dumps(doc)
+            batch.append((DOCS_SET, prefix + doc_id, text))
             total += 1
             if len(batch) >= DOC_BATCH:
                 flush()
