@@ -199,9 +199,12 @@ def _leaf(f: list[Any]) -> tuple[Node, Node]:
     cases: dict[int, Node] = {T_UNDEF: ("const", bool(evaluate(f, {})))}
     cases.update({t: n for t, n in typed.items() if n is not None})
     decided = list(cases.values())
-    if set(cases) == STORED_TYPES and all(n == decided[0] for n in decided):
-        if decided[0][0] == "const":
-            return decided[0], decided[0]  # every stored type decided alike: no bin to read
+    if (
+        set(cases) == STORED_TYPES
+        and decided[0][0] == "const"
+        and all(n == decided[0] for n in decided)
+    ):
+        return decided[0], decided[0]  # every stored type decided alike: no bin to read
     return ("cond", attr, cases, TRUE), ("cond", attr, cases, FALSE)
 
 

@@ -25,9 +25,11 @@ import contextlib
 import fnmatch
 import functools
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from backend.cache.memory import GenerationMemory
 from backend.cache.state import CAS_ATTEMPTS, CacheRecord, CacheStateStore
 from backend.cache.state import SET as STATE_SET
 from backend.cache.warm import fill_generation
@@ -77,6 +79,7 @@ class DocumentCache:
         self.jobs = jobs
         self.runner = runner
         self.states = CacheStateStore(kv)
+        self.memory = GenerationMemory()
 
     # -- state -----------------------------------------------------------------------------
     def _running_job(self, ns: str, rec: CacheRecord) -> dict[str, Any] | None:
@@ -154,26 +157,44 @@ class DocumentCache:
             rec, _ = self.states.get(ns)
             if rec.generation == 0:
                 raise Conflict(f"the document cache of {ns!r} is cold", state="cold")
-            counters = [FieldCounter(f) for f in fields]
-            scanned = 0
-            chunk: list[dict[str, Any]] = []
-            for doc in self.kv.scan_docs(ns, rec.generation, where=filters):
-                scanned += 1
-                if match is None or match(doc):
-                    chunk.append(doc)
-                    if len(chunk) >= CHUNK:
-                        for c in counters:
-                            c.add_rows(chunk)
-                        chunk.clear()
-                if scanned % PROGRESS_EVERY == 0:
-                    progress(scanned)
-            for c in counters:
-                c.add_rows(chunk)
-            after, _ = self.states.get(ns)
-            if after.generation == rec.generation:
-                progress(scanned)
+            held = self.memory.get(ns, rec.generation)
+            if held is None and rec.documents <= self.memory.budget:
+                docs = list(self.kv.scan_docs(ns, rec.generation))
+                if self.states.get(ns)[0].generation != rec.generation:
+                    continue  # replaced while loading: what we read may be partial
+                held = self.memory.put(ns, rec.generation, docs)
+            if held is not None:
+                picked = None if filters is None else held.candidates(filters)
+                source = held.docs if picked is None else [held.docs[i] for i in sorted(picked)]
+                counters, scanned = self._tally(fields, source, match, progress)
+                return counters, scanned, rec.watermark_ms
+            stream = self.kv.scan_docs(ns, rec.generation, where=filters)
+            counters, scanned = self._tally(fields, stream, match, progress)
+            if self.states.get(ns)[0].generation == rec.generation:
                 return counters, scanned, rec.watermark_ms
         raise Conflict(f"the document cache of {ns!r} was replaced during the count; retry")
+
+    @staticmethod
+    def _tally(
+        fields: list[str], docs: Iterable[dict[str, Any]], match: Any, progress: Any
+    ) -> tuple[list[FieldCounter], int]:
+        counters = [FieldCounter(f) for f in fields]
+        scanned = 0
+        chunk: list[dict[str, Any]] = []
+        for doc in docs:
+            scanned += 1
+            if match is None or match(doc):
+                chunk.append(doc)
+                if len(chunk) >= CHUNK:
+                    for c in counters:
+                        c.add_rows(chunk)
+                    chunk.clear()
+            if scanned % PROGRESS_EVERY == 0:
+                progress(scanned)
+        for c in counters:
+            c.add_rows(chunk)
+        progress(scanned)
+        return counters, scanned
 
     # -- warming ---------------------------------------------------------------------------------
     def warm(self, ns: str) -> tuple[dict[str, Any], bool]:
@@ -300,6 +321,7 @@ class DocumentCache:
             )
 
         self.states.update(ns, change)
+        self.memory.forget(ns)
         dropped = self.kv.drop_docs(ns, before[0].generation) if before[0].generation else 0
         return {**self.info(ns), "documents_dropped": dropped}
 

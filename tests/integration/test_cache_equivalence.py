@@ -4,8 +4,9 @@ At the engine level against the emulator: each example writes random documents t
 fresh namespace, warms the cache, and compares ``DocumentCache.count`` with
 ``count_origin(strategy="scan")`` for random filters from the cache's operator set.
 The emulator answers with ``common.filters`` and so does the cache, so a difference
-would be in the cache's storage, its generations, or (on Aerospike, when
-``LAYER_TEST_AEROSPIKE`` is set) the server-side pushdown.
+would be in the cache's storage, its generations, its in-memory equality indexes, or
+(on Aerospike, when ``LAYER_TEST_AEROSPIKE`` is set) the server-side pushdown. Both
+counting paths run: decoded generations held in memory, and streaming from the KV.
 """
 
 from __future__ import annotations
@@ -90,8 +91,16 @@ filters = st.recursive(
 )
 
 
+@pytest.fixture(params=["memory", "stream"])
+def held(request: pytest.FixtureRequest) -> bool:
+    """Count from decoded generations in memory (with indexes), or stream from the KV."""
+    return bool(request.param == "memory")
+
+
 @pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, emulator: Any, tmp_path: Path) -> Iterator[Any]:
+def engine(
+    request: pytest.FixtureRequest, emulator: Any, tmp_path: Path, held: bool
+) -> Iterator[Any]:
     if request.param == "sqlite":
         kv: KVStore = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
     else:
@@ -101,6 +110,8 @@ def engine(request: pytest.FixtureRequest, emulator: Any, tmp_path: Path) -> Ite
     jobs = JobStore(kv, 3600)
     runner = JobRunner(jobs, 2)
     cache = DocumentCache(cfg, upstream, FreshnessStore(kv), kv, jobs, runner)
+    if not held:
+        cache.memory.budget = 0
     yield emulator, upstream, jobs, cache
     runner.shutdown(5)
     kv.close()

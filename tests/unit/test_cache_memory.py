@@ -1,0 +1,51 @@
+"""In-memory generations: equality indexes only narrow, never change, a count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.cache.memory import GenerationMemory
+from common.filters import evaluate
+from tests.unit.test_cache_aerospike_expr import docs, filters
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=filters, ds=st.lists(docs, max_size=12))
+def test_candidates_include_every_match(f: list[Any], ds: list[dict[str, Any]]) -> None:
+    gen = GenerationMemory().put("ns", 1, ds)
+    picked = gen.candidates(f)
+    matches = {i for i, d in enumerate(ds) if evaluate(f, d)}
+    if picked is not None:
+        assert matches <= picked, (f, ds)
+
+
+def test_selective_filters_narrow() -> None:
+    ds = [{"id": i, "b": f"b{i % 10}", "t": [f"t{i % 7}", "all"], "n": i % 3} for i in range(100)]
+    gen = GenerationMemory().put("ns", 1, ds)
+    assert gen.candidates(["b", "Eq", "b3"]) == {i for i in range(100) if i % 10 == 3}
+    assert gen.candidates(["t", "Contains", "t1"]) == {i for i in range(100) if i % 7 == 1}
+    both = gen.candidates(
+        ["And", [["b", "Eq", "b3"], ["n", "Lt", 2], ["t", "ContainsAny", ["t1"]]]]
+    )
+    assert both == {i for i in range(100) if i % 10 == 3 and i % 7 == 1}
+    assert gen.candidates(["Or", [["b", "Eq", "b3"], ["n", "Lt", 2]]]) is None
+    assert gen.candidates(["Not", ["b", "Eq", "b3"]]) is None
+    assert gen.candidates(["b", "In", []]) == set()
+    assert gen.candidates(["n", "Eq", 1.0]) == {i for i in range(100) if i % 3 == 1}
+    assert gen.candidates(["n", "Eq", True]) == set()  # bools never equal numbers
+
+
+def test_budget_evicts_least_recent_and_old_generations() -> None:
+    mem = GenerationMemory(budget=10)
+    mem.put("a", 1, [{"id": 1}] * 6)
+    mem.put("b", 1, [{"id": 1}] * 3)
+    assert mem.get("a", 1) is not None  # now most recent
+    mem.put("c", 1, [{"id": 1}] * 4)
+    assert mem.get("b", 1) is None and mem.get("a", 1) is not None
+    mem.put("a", 2, [{"id": 2}])
+    assert mem.get("a", 1) is None and mem.get("a", 2) is not None
+    mem.forget("a")
+    assert mem.get("a", 2) is None
