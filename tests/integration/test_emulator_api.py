@@ -72,7 +72,11 @@ def test_listing_rejects_bad_page_size_and_cursor(emulator: EmulatorServer) -> N
 
 def test_metadata_shape_lag_and_counts(emulator: EmulatorServer) -> None:
     lag_s = 0.1
-    write(emulator, "m", {"upsert_rows": [{"id": i, "category": "x", "tags": ["t"]} for i in range(1, 6)]})
+    write(
+        emulator,
+        "m",
+        {"upsert_rows": [{"id": i, "category": "x", "tags": ["t"]} for i in range(1, 6)]},
+    )
     meta = get(emulator, "/v2/namespaces/m/metadata").json()
     assert set(meta) == {
         "schema", "approx_row_count", "approx_logical_bytes", "created_at",
@@ -86,7 +90,9 @@ def test_metadata_shape_lag_and_counts(emulator: EmulatorServer) -> None:
     assert meta["schema"]["tags"]["type"] == "[]string"
     assert meta["last_write_at"].endswith("Z") and meta["created_at"].endswith("Z")
     wait_for(
-        lambda: get(emulator, "/v2/namespaces/m/metadata").json()["index"] == {"status": "up-to-date"},
+        lambda: (
+            get(emulator, "/v2/namespaces/m/metadata").json()["index"] == {"status": "up-to-date"}
+        ),
         timeout=5,
         what="index to catch up",
     )
@@ -117,12 +123,20 @@ def test_unknown_namespace_is_404(emulator: EmulatorServer) -> None:
 
 
 def test_writes_of_every_kind(emulator: EmulatorServer) -> None:
-    r = write(emulator, "w", {"upsert_rows": [{"id": i, "n": i, "color": "red"} for i in range(1, 11)]})
+    r = write(
+        emulator, "w", {"upsert_rows": [{"id": i, "n": i, "color": "red"} for i in range(1, 11)]}
+    )
     assert r["status"] == "OK" and r["rows_upserted"] == 10 and r["rows_affected"] == 10
     assert "billable_logical_bytes_written" in r["billing"]
-    r = write(emulator, "w", {"upsert_columns": {"id": [11, 12], "n": [11, 12], "color": ["blue", "blue"]}})
+    r = write(
+        emulator,
+        "w",
+        {"upsert_columns": {"id": [11, 12], "n": [11, 12], "color": ["blue", "blue"]}},
+    )
     assert r["rows_upserted"] == 2
-    r = write(emulator, "w", {"patch_rows": [{"id": 1, "color": "green"}, {"id": 999, "color": "x"}]})
+    r = write(
+        emulator, "w", {"patch_rows": [{"id": 1, "color": "green"}, {"id": 999, "color": "x"}]}
+    )
     assert r["rows_patched"] == 1
     r = write(emulator, "w", {"patch_columns": {"id": [2, 3], "extra": [True, False]}})
     assert r["rows_patched"] == 2
@@ -131,16 +145,28 @@ def test_writes_of_every_kind(emulator: EmulatorServer) -> None:
     r = write(
         emulator,
         "w",
-        {"delete_by_filter": ["n", "Gte", 10], "upsert_rows": [{"id": 10, "n": 10, "color": "new"}]},
+        {
+            "delete_by_filter": ["n", "Gte", 10],
+            "upsert_rows": [{"id": 10, "n": 10, "color": "new"}],
+        },
     )
     assert r["rows_deleted"] == 3 and r["rows_upserted"] == 1  # delete_by_filter ran first
     assert ids(emulator, "w") == [1, 2, 3, 6, 7, 8, 9, 10]
     rows = post(
-        emulator, "/v2/namespaces/w/query", {"rank_by": ["id", "asc"], "limit": 3, "include_attributes": True}
+        emulator,
+        "/v2/namespaces/w/query",
+        {"rank_by": ["id", "asc"], "limit": 3, "include_attributes": True},
     ).json()["rows"]
     assert rows[0] == {"id": 1, "n": 1, "color": "green"}
     assert rows[1] == {"id": 2, "n": 2, "color": "red", "extra": True}
-    r = write(emulator, "w", {"schema": {"color": {"type": "string", "filterable": True}}, "distance_metric": "cosine_distance"})
+    r = write(
+        emulator,
+        "w",
+        {
+            "schema": {"color": {"type": "string", "filterable": True}},
+            "distance_metric": "cosine_distance",
+        },
+    )
     assert r["rows_affected"] == 0
     assert requests.delete(emulator.url + "/v2/namespaces/w", timeout=5).json() == {"status": "OK"}
     assert get(emulator, "/v2/namespaces/w/metadata").status_code == 404

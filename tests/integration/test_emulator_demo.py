@@ -22,7 +22,12 @@ def _page(server: EmulatorServer, ns: str, limit: int = 10_000) -> list[dict[str
 
 
 def _names(server: EmulatorServer) -> list[str]:
-    return [n["id"] for n in requests.get(server.url + "/v1/namespaces", params={"page_size": 1000}, timeout=5).json()["namespaces"]]
+    return [
+        n["id"]
+        for n in requests.get(
+            server.url + "/v1/namespaces", params={"page_size": 1000}, timeout=5
+        ).json()["namespaces"]
+    ]
 
 
 def test_demo_namespaces(demo_emulator: EmulatorServer) -> None:
@@ -35,7 +40,12 @@ def test_demo_namespaces(demo_emulator: EmulatorServer) -> None:
     assert meta["schema"]["_layer_written_ms"]["type"] in ("int", "uint")
     assert meta["schema"]["tags"]["type"] == "[]string"
     assert meta["index"] == {"status": "up-to-date"}
-    sizes = {n: requests.get(f"{demo_emulator.url}/v2/namespaces/{n}/metadata", timeout=5).json()["approx_row_count"] for n in others}
+    sizes = {
+        n: requests.get(f"{demo_emulator.url}/v2/namespaces/{n}/metadata", timeout=5).json()[
+            "approx_row_count"
+        ]
+        for n in others
+    }
     assert min(sizes.values()) == 0 and max(sizes.values()) >= 2000
     rows = _page(demo_emulator, "products", 500)
     assert len({r["category"] for r in rows}) == 12
@@ -45,7 +55,11 @@ def test_demo_namespaces(demo_emulator: EmulatorServer) -> None:
 def test_firehose_keeps_writing(demo_emulator: EmulatorServer) -> None:
     url = demo_emulator.url + "/v2/namespaces/prod-firehose/metadata"
     first = requests.get(url, timeout=5).json()
-    wait_for(lambda: requests.get(url, timeout=5).json()["last_write_at"] > first["last_write_at"], timeout=5, what="a firehose write")
+    wait_for(
+        lambda: requests.get(url, timeout=5).json()["last_write_at"] > first["last_write_at"],
+        timeout=5,
+        what="a firehose write",
+    )
     later = requests.get(url, timeout=5).json()
     assert later["approx_row_count"] > 200
 
@@ -77,7 +91,15 @@ def test_cli_arguments() -> None:
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     args = parser.parse_args([])
-    assert (args.host, args.port, args.index_lag_ms, args.seed, args.demo) == ("127.0.0.1", 8701, 2000, 0, False)
-    args = parser.parse_args(["--bulk", "big=1000000", "--bulk", "b2=5", "--fail-rate", "0.1", "--api-key", "k"])
+    assert (args.host, args.port, args.index_lag_ms, args.seed, args.demo) == (
+        "127.0.0.1",
+        8701,
+        2000,
+        0,
+        False,
+    )
+    args = parser.parse_args(
+        ["--bulk", "big=1000000", "--bulk", "b2=5", "--fail-rate", "0.1", "--api-key", "k"]
+    )
     assert dict(args.bulk) == {"big": 1_000_000, "b2": 5}
     assert args.fail_rate == 0.1 and args.api_key == "k"

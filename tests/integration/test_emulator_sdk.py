@@ -17,7 +17,10 @@ def test_official_sdk_round_trip(emulator_factory: Callable[..., EmulatorServer]
     ns = client.namespace("sdk-test")
 
     written = ns.write(
-        upsert_rows=[{"id": i, "color": "red" if i % 2 else "blue", "n": i, "tags": ["a", f"t{i}"]} for i in range(1, 21)],
+        upsert_rows=[
+            {"id": i, "color": "red" if i % 2 else "blue", "n": i, "tags": ["a", f"t{i}"]}
+            for i in range(1, 21)
+        ],
         distance_metric="cosine_distance",
     )
     assert written.status == "OK" and written.rows_upserted == 20 and written.rows_affected == 20

@@ -115,7 +115,10 @@ def test_logical_nesting() -> None:
     assert evaluate(["Not", ["color", "Eq", "red"]], DOC)
     assert evaluate(["And", []], DOC)
     assert not evaluate(["Or", []], DOC)
-    deep = ["And", [["Or", [["Not", ["tags", "Contains", "a"]], ["id", "In", [1, 7]]]], ["ok", "Eq", True]]]
+    deep = [
+        "And",
+        [["Or", [["Not", ["tags", "Contains", "a"]], ["id", "In", [1, 7]]]], ["ok", "Eq", True]],
+    ]
     assert evaluate(deep, DOC)
     assert evaluate(["And", [["id", "Gt", 5], ["id", "Lte", 7], ["color", "Eq", "blue"]]], DOC)
 
@@ -163,7 +166,9 @@ def test_depth_limit() -> None:
         validate_filter(shallow, max_depth=3)
 
 
-@pytest.mark.parametrize("op", ["Regex", "Fuzzy", "ContainsAllTokens", "ContainsAnyToken", "ContainsTokenSequence"])
+@pytest.mark.parametrize(
+    "op", ["Regex", "Fuzzy", "ContainsAllTokens", "ContainsAnyToken", "ContainsTokenSequence"]
+)
 def test_special_ops_validate_but_do_not_compile(op: str) -> None:
     f = ["And", [["a", "Eq", 1], ["title", op, "fox"]]]
     validate_filter(f)
