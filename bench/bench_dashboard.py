@@ -53,7 +53,7 @@ async def _measure(client: DashboardClient, n_refreshes: int, timeout_s: float) 
             done = screen().refresh_count
             t0 = time.perf_counter()
             screen().action_refresh()
-            await until(lambda d=done: screen().refresh_count > d, "refresh")  # type: ignore[misc]
+            await until(lambda d=done: screen().refresh_count > d, "refresh")
             await pilot.pause()
             refreshes.append(time.perf_counter() - t0)
 
@@ -76,7 +76,9 @@ async def _measure(client: DashboardClient, n_refreshes: int, timeout_s: float) 
     }
 
 
-def measure(client: DashboardClient, n_refreshes: int = 3, timeout_s: float = 120.0) -> dict[str, Any]:
+def measure(
+    client: DashboardClient, n_refreshes: int = 3, timeout_s: float = 120.0
+) -> dict[str, Any]:
     """Run the dashboard headless on ``client``; timings in seconds."""
     return asyncio.run(_measure(client, n_refreshes, timeout_s))
 
@@ -94,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  rows in table        {result['rows']:,}")
     print(f"  first paint          {result['first_paint_s'] * 1000:8.1f} ms")
     print(f"  full load            {result['full_load_s'] * 1000:8.1f} ms")
-    print(f"  mean refresh         {result['mean_refresh_s'] * 1000:8.1f} ms  ({args.refreshes} refreshes)")
-    print(f"  filter 'prod-'       {result['filter_s'] * 1000:8.1f} ms  ({result['filter_rows']:,} rows shown)")
+    print(
+        f"  mean refresh         {result['mean_refresh_s'] * 1000:8.1f} ms  ({args.refreshes} refreshes)"
+    )
+    print(
+        f"  filter 'prod-'       {result['filter_s'] * 1000:8.1f} ms  ({result['filter_rows']:,} rows shown)"
+    )
     return 0
 
 

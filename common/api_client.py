@@ -40,6 +40,22 @@ class LayerUnreachable(LayerClientError):
         self.message = message
 
 
+def _reason(exc: Exception) -> str:
+    """A short cause for a connection failure, instead of urllib3's nested repr."""
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("Temporary failure in name resolution", "DNS failure"),
+        ("Network is unreachable", "network unreachable"),
+        ("Connection reset", "connection reset"),
+    ):
+        if needle in text:
+            return reason
+    return type(exc).__name__
+
+
 def _seg(value: str) -> str:
     """Quote one path segment (namespace names and SHAs go into the path)."""
     return quote(value, safe="")
@@ -78,7 +94,7 @@ class LayerClient:
         except requests.Timeout as exc:
             raise LayerUnreachable(f"timed out after {self.timeout_s:g}s: {url}") from exc
         except requests.ConnectionError as exc:
-            raise LayerUnreachable(f"cannot connect to {self.base_url}: {exc}") from exc
+            raise LayerUnreachable(f"cannot connect to {self.base_url} ({_reason(exc)})") from exc
         except requests.RequestException as exc:
             raise LayerUnreachable(f"request to {url} failed: {exc}") from exc
         if resp.status_code >= 400:

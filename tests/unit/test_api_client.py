@@ -152,5 +152,7 @@ def test_real_refused_connection_is_unreachable() -> None:
     from tests.fixtures.net import free_port
 
     dead = LayerClient(f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
-    with pytest.raises(LayerUnreachable):
+    with pytest.raises(
+        LayerUnreachable, match=r"cannot connect to http://127\.0\.0\.1:\d+ \(connection refused\)"
+    ):
         dead.list_namespaces()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
 
-async def settle(pilot: Pilot[object], rounds: int = 3) -> None:
+async def settle(pilot: Pilot[Any], rounds: int = 3) -> None:
     """Let workers finish and the main thread handle what they posted."""
     for _ in range(rounds):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
 
-async def wait_until(pilot: Pilot[object], cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 5.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout

@@ -58,8 +58,14 @@ NAMESPACES: list[dict[str, Any]] = [
         cache_state={"state": "cold", "warm_inflight": False},
         metadata_error="upstream metadata call failed: 504 gateway timeout",
     ),
-    ns_row("prod-logs", row_count=51_000_000, size_bytes=310_000_000_000, shadow=True,
-           cache_state={"state": "stale", "warm_inflight": False}, labels={"team": "infra", "tier": "gold"}),
+    ns_row(
+        "prod-logs",
+        row_count=51_000_000,
+        size_bytes=310_000_000_000,
+        shadow=True,
+        cache_state={"state": "stale", "warm_inflight": False},
+        labels={"team": "infra", "tier": "gold"},
+    ),
     ns_row("prod-events", row_count=7_000, size_bytes=3_400_000, labels={"team": "infra"}),
 ]
 
@@ -85,14 +91,20 @@ PRODUCTS_METADATA: dict[str, Any] = {
 }
 
 
-def _body(ns: str, wm: int, books: int, electronics: int, extra: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(
+    ns: str, wm: int, books: int, electronics: int, extra: list[dict[str, Any]]
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "namespace": ns,
         "watermark_ms": wm,
         "fields": [
             {
                 "name": "category",
-                "values": [{"v": "books", "n": books}, {"v": "electronics", "n": electronics}, *extra],
+                "values": [
+                    {"v": "books", "n": books},
+                    {"v": "electronics", "n": electronics},
+                    *extra,
+                ],
             },
             {"name": "brand", "values": [{"v": "Acme", "n": 900}, {"v": "Globex", "n": 410}]},
         ],
@@ -114,7 +126,9 @@ def products_history(n: int = 60) -> tuple[list[dict[str, Any]], dict[str, dict[
     ]
     for i in range(2, n):
         wm = NOW_MS - 400_000 - i * 3_600_000
-        entries.append({"watermark_ms": wm, "sha": hashlib.sha256(f"products-{i}".encode()).hexdigest()})
+        entries.append(
+            {"watermark_ms": wm, "sha": hashlib.sha256(f"products-{i}".encode()).hexdigest()}
+        )
     return entries, {newest["sha"]: newest, older["sha"]: older}
 
 
@@ -157,7 +171,10 @@ def completed_job() -> dict[str, Any]:
         "resolved_source": "stored",
         "sha": "3f9e8b21" + "0" * 56,
         "stable_as_of": NOW_MS - 60_000,
-        "result": {"name": "category", "values": [{"v": "books", "n": 1240}, {"v": "electronics", "n": 873}]},
+        "result": {
+            "name": "category",
+            "values": [{"v": "books", "n": 1240}, {"v": "electronics", "n": 873}],
+        },
     }
 
 

@@ -43,7 +43,9 @@ async def open_activity(app: LayerDashboard, pilot: Any) -> ActivityScreen:
     return app.screen
 
 
-async def test_feed_newest_first(make_app: Callable[..., LayerDashboard], fake: FakeLayerClient) -> None:
+async def test_feed_newest_first(
+    make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
+) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_activity(app, pilot)

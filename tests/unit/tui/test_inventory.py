@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
@@ -21,7 +22,10 @@ SIZE = (100, 30)
 
 def names(app: LayerDashboard) -> list[str]:
     table = app.screen.query_one("#inventory", DataTable)
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
+    return [
+        str(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value)
+        for i in range(table.row_count)
+    ]
 
 
 def inventory(app: LayerDashboard) -> InventoryScreen:
@@ -78,7 +82,9 @@ async def test_sort_by_columns(make_app: Callable[..., LayerDashboard]) -> None:
         await pilot.press("o")  # next column: freshness, ascending
         assert screen.sort_column == "fresh"
         assert names(app)[:2] == ["broken-ns", "orders"]  # unstable first
-        assert "Fresh ▲" in str(app.screen.query_one("#inventory", DataTable).columns[ColumnKey("fresh")].label)
+        assert "Fresh ▲" in str(
+            app.screen.query_one("#inventory", DataTable).columns[ColumnKey("fresh")].label
+        )
 
 
 async def test_sort_by_header_click(make_app: Callable[..., LayerDashboard]) -> None:
@@ -87,7 +93,9 @@ async def test_sort_by_header_click(make_app: Callable[..., LayerDashboard]) -> 
         await settle(pilot)
         table = app.screen.query_one("#inventory", DataTable)
         table.post_message(
-            DataTable.HeaderSelected(table, table.ordered_columns[2].key, 2, table.ordered_columns[2].label)
+            DataTable.HeaderSelected(
+                table, table.ordered_columns[2].key, 2, table.ordered_columns[2].label
+            )
         )
         await pilot.pause()
         assert inventory(app).sort_column == "rows"
@@ -176,7 +184,9 @@ async def test_refresh_updates_in_place_and_keeps_cursor(
         assert table.scroll_y == scroll_before
 
 
-async def test_auto_refresh_polls(make_app: Callable[..., LayerDashboard], fake: FakeLayerClient) -> None:
+async def test_auto_refresh_polls(
+    make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
+) -> None:
     app = make_app(refresh_s=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: len(fake.calls_to("list_namespaces")) >= 3)
@@ -216,7 +226,9 @@ async def test_unauthorized_banner_on_first_load(
         assert "LAYER_TOKEN" in banner
 
 
-async def test_enter_opens_namespace_and_escape_returns(make_app: Callable[..., LayerDashboard]) -> None:
+async def test_enter_opens_namespace_and_escape_returns(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -249,7 +261,14 @@ async def test_command_palette_lists_actions(make_app: Callable[..., LayerDashbo
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for expected in ("Filter namespaces", "Prefix filter", "Sort by size", "New snapshot", "Activity feed", "Quit"):
+        for expected in (
+            "Filter namespaces",
+            "Prefix filter",
+            "Sort by size",
+            "New snapshot",
+            "Activity feed",
+            "Quit",
+        ):
             assert expected in titles
         await pilot.press("ctrl+p", *"sort by size")
         await pilot.pause(0.3)
