@@ -58,6 +58,8 @@ class Options:
     fail_rate: float = 0.0
     hang_ms: int = 0
     fail_statuses: list[int] = field(default_factory=lambda: [500, 429])
+    fail_namespaces: list[str] = field(default_factory=list)
+    requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def faults(self) -> dict[str, Any]:
@@ -66,6 +68,7 @@ class Options:
             "fail_rate": self.fail_rate,
             "hang_ms": self.hang_ms,
             "fail_statuses": list(self.fail_statuses),
+            "fail_namespaces": list(self.fail_namespaces),
         }
 
     def set_faults(self, body: Any) -> None:
@@ -92,6 +95,11 @@ class Options:
                 ):
                     raise BadRequest("fail_statuses must be a non-empty list of 4xx/5xx codes")
                 self.fail_statuses = list(v)
+            if "fail_namespaces" in body:
+                v = body["fail_namespaces"]
+                if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
+                    raise BadRequest("fail_namespaces must be a list of namespace names")
+                self.fail_namespaces = list(v)
 
 
 def encode_cursor(name: str) -> str:
@@ -136,7 +144,9 @@ class EmulatorApp:
             if path.startswith("/_emulator/"):
                 status, payload = self._emulator_route(method, path, environ)
             else:
-                fault = self._fault(extra)
+                with self.options.lock:
+                    self.options.requests += 1
+                fault = self._fault(extra, path)
                 if fault is not None:
                     status, payload = fault, {"status": "error", "error": "injected fault"}
                 else:
@@ -151,11 +161,19 @@ class EmulatorApp:
 
     # --- cross-cutting ---
 
-    def _fault(self, extra: list[tuple[str, str]]) -> int | None:
+    def _fault(self, extra: list[tuple[str, str]], path: str) -> int | None:
         o = self.options
         delay = o.latency_ms + o.hang_ms
         if delay:
             time.sleep(delay / 1000)
+        parts = path.split("/")
+        if (
+            o.fail_namespaces
+            and len(parts) > 3
+            and parts[2] == "namespaces"
+            and parts[3] in o.fail_namespaces
+        ):
+            return 500
         if o.fail_rate and self._rng.random() < o.fail_rate:
             extra.append(("Retry-After", "1"))
             return self._rng.choice(o.fail_statuses)
@@ -197,6 +215,8 @@ class EmulatorApp:
             if method == "GET":
                 return 200, self.options.faults()
             raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/stats":
+            return 200, {"requests": self.options.requests}
         if path == "/_emulator/health":
             return 200, {"status": "OK", "namespaces": len(self.state.names())}
         raise NotFound(f"no route for {method} {path}")

@@ -34,6 +34,7 @@ def test_fault_injection_at_run_time(emulator: EmulatorServer) -> None:
     faults = emulator.url + "/_emulator/faults"
     assert requests.get(faults, timeout=5).json() == {
         "latency_ms": 0, "fail_rate": 0.0, "hang_ms": 0, "fail_statuses": [500, 429],
+        "fail_namespaces": [],
     }  # fmt: skip
     r = requests.post(faults, json={"fail_rate": 1.0}, timeout=5)
     assert r.json()["fail_rate"] == 1.0
@@ -74,3 +75,21 @@ def test_cli_flags_configure_faults(emulator_factory: Callable[..., EmulatorServ
     assert requests.get(server.url + "/_emulator/faults", timeout=5).json()["latency_ms"] == 20
     codes = {requests.get(server.url + "/v1/namespaces", timeout=5).status_code for _ in range(40)}
     assert 200 in codes and codes & {500, 429}
+
+
+def test_fail_namespaces_and_stats(emulator: EmulatorServer) -> None:
+    for ns in ("a", "b"):
+        requests.post(
+            f"{emulator.url}/v2/namespaces/{ns}", json={"upsert_rows": [{"id": 1}]}, timeout=5
+        )
+    before = requests.get(emulator.url + "/_emulator/stats", timeout=5).json()["requests"]
+    requests.post(emulator.url + "/_emulator/faults", json={"fail_namespaces": ["b"]}, timeout=5)
+    assert requests.get(f"{emulator.url}/v2/namespaces/a/metadata", timeout=5).status_code == 200
+    assert requests.get(f"{emulator.url}/v2/namespaces/b/metadata", timeout=5).status_code == 500
+    assert requests.get(f"{emulator.url}/v1/namespaces", timeout=5).status_code == 200
+    after = requests.get(emulator.url + "/_emulator/stats", timeout=5).json()["requests"]
+    assert after - before == 3
+    bad = requests.post(
+        emulator.url + "/_emulator/faults", json={"fail_namespaces": "b"}, timeout=5
+    )
+    assert bad.status_code == 400
