@@ -71,8 +71,13 @@ def bench(
     ]
     rows = [(f"{ns}: warm {n:,} docs, docs/s", f"{n / warm_s:,.0f}", "-", "-")]
     for label, f in filters:
-        cache_runs = [run_job(auto_b, ns, field="category", source="cache", filters=f) for _ in range(repeats)]
-        agg_runs = [run_job(auto_b, ns, field="category", source="origin", filters=f) for _ in range(repeats)]
+        cache_runs = [
+            run_job(auto_b, ns, field="category", source="cache", filters=f) for _ in range(repeats)
+        ]
+        agg_runs = [
+            run_job(auto_b, ns, field="category", source="origin", filters=f)
+            for _ in range(repeats)
+        ]
         scan_runs = [
             run_job(scan_b, ns, field="category", source="origin", filters=f, page_size=10_000)
             for _ in range(max(1, repeats // 3))
@@ -106,21 +111,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--big", type=int, default=0, help="documents in a generated namespace (0: skip)")
-    ap.add_argument("--latency-ms", type=int, default=0, help="delay the emulator adds to every response")
+    ap.add_argument(
+        "--big", type=int, default=0, help="documents in a generated namespace (0: skip)"
+    )
+    ap.add_argument(
+        "--latency-ms", type=int, default=0, help="delay the emulator adds to every response"
+    )
     ap.add_argument("--repeats", type=int, default=9)
     a = ap.parse_args()
     emu_args = ["--demo", "--index-lag-ms", "100", "--latency-ms", str(a.latency_ms)]
     if a.big:
         emu_args += ["--bulk", f"big={a.big}"]
     rows: list[tuple[str, str, str, str]] = []
-    with emulator(*emu_args) as emu:
-        with backend(emu.url, LAYER_WATCH_PAGE_SIZE="10000") as auto_b, backend(
-            emu.url, LAYER_ORIGIN_STRATEGY="scan"
-        ) as scan_b:
-            rows += bench(emu, auto_b, scan_b, "products", a.repeats)
-            if a.big:
-                rows += bench(emu, auto_b, scan_b, "big", max(1, a.repeats // 3))
+    with (
+        emulator(*emu_args) as emu,
+        backend(emu.url, LAYER_WATCH_PAGE_SIZE="10000") as auto_b,
+        backend(emu.url, LAYER_ORIGIN_STRATEGY="scan") as scan_b,
+    ):
+        rows += bench(emu, auto_b, scan_b, "products", a.repeats)
+        if a.big:
+            rows += bench(emu, auto_b, scan_b, "big", max(1, a.repeats // 3))
     print(f"upstream latency {a.latency_ms} ms; ratio = origin time / cache time")
     print(table(rows))
 
