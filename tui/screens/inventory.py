@@ -8,6 +8,7 @@ incrementally when few change and rebuilds in one pass when many do.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -184,7 +185,12 @@ class InventoryScreen(DashboardScreen):
             self.post_message(InventoryFailed(generation, exc))
 
     @on(InventoryPage)
-    def _on_page(self, message: InventoryPage) -> None:
+    async def _on_page(self, message: InventoryPage) -> None:
+        self._apply_page(message)
+        # Yield to the event loop so a screen update can paint between pages.
+        await asyncio.sleep(0)
+
+    def _apply_page(self, message: InventoryPage) -> None:
         if message.generation != self._generation:
             return
         now = self.now_ms()

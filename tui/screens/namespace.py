@@ -150,6 +150,7 @@ class NamespaceScreen(DashboardScreen):
             Text("Select a snapshot (Enter) or mark two (space) to diff.", style="dim")
         )
         table.focus()
+        self.watch(table, "scroll_y", self._history_scrolled, init=False)
         self._load_metadata()
         self._load_history(None)
         self._load_jobs()
@@ -312,16 +313,21 @@ class NamespaceScreen(DashboardScreen):
         except RowDoesNotExist:
             return None
 
-    @on(DataTable.RowHighlighted, "#history")
-    def _history_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if (
-            event.cursor_row >= event.data_table.row_count - 5
-            and not self.history_done
-            and not self._history_loading
-            and self.history
-        ):
+    def _maybe_load_more(self) -> None:
+        if not self.history_done and not self._history_loading and self.history:
             self._history_loading = True
             self._load_history(self.history[-1]["sha"])
+
+    @on(DataTable.RowHighlighted, "#history")
+    def _history_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= event.data_table.row_count - 5:
+            self._maybe_load_more()
+
+    def _history_scrolled(self, scroll_y: float) -> None:
+        """Mouse-wheel scrolling does not move the cursor; page on the viewport too."""
+        table = self.history_table
+        if scroll_y + table.scrollable_content_region.height >= table.virtual_size.height - 3:
+            self._maybe_load_more()
 
     @on(DataTable.RowSelected, "#history")
     def _history_selected(self, event: DataTable.RowSelected) -> None:

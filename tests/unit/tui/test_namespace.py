@@ -220,3 +220,14 @@ def test_histogram_rendering() -> None:
     text = render_body(bodies[entries[0]["sha"]], 60).plain
     lines = [line for line in text.splitlines() if line.startswith("  books")]
     assert lines and len(lines[0]) <= 60
+
+
+async def test_history_pages_on_mouse_scroll(make_app: Callable[..., LayerDashboard]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_products(app, pilot)
+        table = screen.query_one("#history", DataTable)
+        table.scroll_end(animate=False, immediate=True)
+        await settle(pilot)
+        assert table.cursor_row == 0  # the cursor did not move
+        assert table.row_count == 60
