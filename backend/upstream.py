@@ -203,7 +203,9 @@ class Upstream:
                     "attempt": attempt + 1,
                     "path_route": route,
                     "delay_s": round(delay, 3),
-                    "reason": str(resp.status_code) if resp is not None else type(last_exc).__name__,
+                    "reason": str(resp.status_code)
+                    if resp is not None
+                    else type(last_exc).__name__,
                 },
             )
             self._sleep(delay)

@@ -27,7 +27,12 @@ def bare_scan(url: str, ns: str, field: str, page_size: int) -> tuple[int, float
     last: Any = None
     n = 0
     while True:
-        body: dict[str, Any] = {"rank_by": ["id", "asc"], "limit": page_size, "include_attributes": [field], "consistency": {"level": "strong"}}
+        body: dict[str, Any] = {
+            "rank_by": ["id", "asc"],
+            "limit": page_size,
+            "include_attributes": [field],
+            "consistency": {"level": "strong"},
+        }
         if last is not None:
             body["filters"] = ["id", "Gt", last]
         rows = s.post(f"{url}/v2/namespaces/{ns}/query", json=body, timeout=120).json()["rows"]
@@ -59,41 +64,91 @@ def rss_peak_kb(pid: int) -> int:
     return 0
 
 
-def bench_namespace(emu: Proc, scan_b: Proc, auto_b: Proc, ns: str, page_size: int) -> list[tuple[str, str, str, str]]:
+def bench_namespace(
+    emu: Proc, scan_b: Proc, auto_b: Proc, ns: str, page_size: int
+) -> list[tuple[str, str, str, str]]:
     rows = []
     n, base_s = bare_scan(emu.url, ns, "category", page_size)
     job, layer_s = run_job(scan_b, ns, field="category", source="origin", page_size=page_size)
     assert job["documents_scanned"] == n, (job["documents_scanned"], n)
-    rows.append((f"{ns}: origin scan docs/s (page {page_size})", f"{n / layer_s:,.0f}", f"{n / base_s:,.0f} bare loop", f"{(n / layer_s) / (n / base_s):.2f}x"))
+    rows.append(
+        (
+            f"{ns}: origin scan docs/s (page {page_size})",
+            f"{n / layer_s:,.0f}",
+            f"{n / base_s:,.0f} bare loop",
+            f"{(n / layer_s) / (n / base_s):.2f}x",
+        )
+    )
     _, agg_s = run_job(auto_b, ns, field="category", source="origin", page_size=page_size)
-    rows.append((f"{ns}: aggregate path vs scan, s", f"{agg_s:.3f}", f"{layer_s:.3f} scan", f"{layer_s / agg_s:.1f}x faster"))
+    rows.append(
+        (
+            f"{ns}: aggregate path vs scan, s",
+            f"{agg_s:.3f}",
+            f"{layer_s:.3f} scan",
+            f"{layer_s / agg_s:.1f}x faster",
+        )
+    )
     sha = job["sha"]
-    body_ms = timed(lambda: requests.get(f"{scan_b.url}/v2/namespaces/{ns}/snapshots/{sha}", timeout=30).raise_for_status(), 30)
-    stored_ms = [run_job(scan_b, ns, field="category", source="stored")[1] * 1000 for _ in range(10)]
-    rows.append((f"{ns}: stored job p50 ms vs origin job", f"{p50(stored_ms):.1f}", f"{layer_s * 1000:.0f} origin", f"{layer_s * 1000 / p50(stored_ms):.0f}x faster"))
+    body_ms = timed(
+        lambda: requests.get(
+            f"{scan_b.url}/v2/namespaces/{ns}/snapshots/{sha}", timeout=30
+        ).raise_for_status(),
+        30,
+    )
+    stored_ms = [
+        run_job(scan_b, ns, field="category", source="stored")[1] * 1000 for _ in range(10)
+    ]
+    rows.append(
+        (
+            f"{ns}: stored job p50 ms vs origin job",
+            f"{p50(stored_ms):.1f}",
+            f"{layer_s * 1000:.0f} origin",
+            f"{layer_s * 1000 / p50(stored_ms):.0f}x faster",
+        )
+    )
     rows.append((f"{ns}: snapshot body GET p50 ms", f"{p50(body_ms):.2f}", "-", "-"))
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--big", type=int, default=1_000_000, help="documents in the generated big namespace (0: skip)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--big",
+        type=int,
+        default=1_000_000,
+        help="documents in the generated big namespace (0: skip)",
+    )
     ap.add_argument("--page-size", type=int, default=1000)
     a = ap.parse_args()
     emu_args = ["--demo", "--index-lag-ms", "100"]
     if a.big:
         emu_args += ["--bulk", f"big={a.big}"]
     rows = []
-    with emulator(*emu_args) as emu:
-        with backend(emu.url, LAYER_ORIGIN_STRATEGY="scan") as scan_b, backend(emu.url, LAYER_ORIGIN_STRATEGY="auto") as auto_b:
-            rows += bench_namespace(emu, scan_b, auto_b, "products", a.page_size)
-            if a.big:
-                rows += bench_namespace(emu, scan_b, auto_b, "big", max(a.page_size, 10_000))
-                before = rss_peak_kb(scan_b.proc.pid)
-                job, secs = run_job(scan_b, "big", field="sku", source="origin", page_size=10_000)
-                distinct = len(job["result"].get("values", [])) or job["result"]["skipped"]["distinct_observed"]
-                after = rss_peak_kb(scan_b.proc.pid)
-                rows.append((f"big: peak RSS, job on sku ({distinct:,} distinct)", f"{after / 1024:.0f} MiB", f"{before / 1024:.0f} MiB before", f"+{(after - before) / 1024:.0f} MiB"))
+    with (
+        emulator(*emu_args) as emu,
+        backend(emu.url, LAYER_ORIGIN_STRATEGY="scan") as scan_b,
+        backend(emu.url, LAYER_ORIGIN_STRATEGY="auto") as auto_b,
+    ):
+        rows += bench_namespace(emu, scan_b, auto_b, "products", a.page_size)
+        if a.big:
+            rows += bench_namespace(emu, scan_b, auto_b, "big", max(a.page_size, 10_000))
+            before = rss_peak_kb(scan_b.proc.pid)
+            job, secs = run_job(scan_b, "big", field="sku", source="origin", page_size=10_000)
+            distinct = (
+                len(job["result"].get("values", []))
+                or job["result"]["skipped"]["distinct_observed"]
+            )
+            after = rss_peak_kb(scan_b.proc.pid)
+            rows.append(
+                (
+                    f"big: peak RSS, job on sku ({distinct:,} distinct)",
+                    f"{after / 1024:.0f} MiB",
+                    f"{before / 1024:.0f} MiB before",
+                    f"+{(after - before) / 1024:.0f} MiB",
+                )
+            )
     print(table(rows))
 
 

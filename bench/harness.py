@@ -43,7 +43,9 @@ class Proc:
                 self.proc.wait()
 
 
-def _wait_http(url: str, what: str, timeout: float = 300.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def _wait_http(
+    url: str, what: str, timeout: float = 300.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     print(f"  waiting for {what} at {url} ...", file=sys.stderr, flush=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +85,16 @@ def backend(upstream: str, **env: str) -> Iterator[Proc]:
         "LAYER_LOG_LEVEL": "WARNING",
         **env,
     }
-    cmd = [sys.executable, "-m", "layer_cli.main", "--log-level", "WARNING", "serve", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "layer_cli.main",
+        "--log-level",
+        "WARNING",
+        "serve",
+        "--port",
+        str(port),
+    ]
     if env.get("LAYER_BENCH_NO_WATCHER", "1") == "1":
         cmd.append("--no-watcher")
     p = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
