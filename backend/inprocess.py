@@ -46,4 +46,5 @@ class InProcessServer:
             self.scheduler = None
         self._server.shutdown()
         self._server.server_close()
+        self.app.extensions["layer.job_runner"].shutdown(grace_s=5.0)
         self._thread.join(timeout=5)
