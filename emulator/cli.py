@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=COUNT",
         help="add a generated namespace of COUNT documents (repeatable)",
     )
+    parser.add_argument(
+        "--many",
+        type=_bulk_spec,
+        action="append",
+        default=[],
+        metavar="PREFIX=COUNT",
+        help="add COUNT small namespaces PREFIX00000, PREFIX00001, ... (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         fail_rate=args.fail_rate,
         bulk=dict(args.bulk),
+        many=dict(args.many),
     )
     done = threading.Event()
 

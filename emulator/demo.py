@@ -179,6 +179,17 @@ def load_bulk(state: State, bulk: dict[str, int], seed: int = 0) -> list[tuple[s
     return out
 
 
+def load_many(state: State, many: dict[str, int], seed: int = 0) -> list[tuple[str, int]]:
+    """``PREFIX=COUNT``: COUNT small namespaces ``PREFIX00000``… of 1-5 documents each."""
+    out = []
+    for prefix, count in many.items():
+        for i in range(count):
+            ns = make_small(seed, f"{prefix}{i:05d}", 1 + i % 5)
+            state.add_namespace(ns)
+            out.append((ns.name, len(ns.docs)))
+    return out
+
+
 class Firehose:
     """Upserts a few documents into prod-firehose every ``interval`` s, via ``State.write``."""
 

@@ -22,7 +22,7 @@ import threading
 from cheroot import wsgi
 
 from emulator.app import Options, make_app
-from emulator.demo import Firehose, load_bulk, load_demo
+from emulator.demo import Firehose, load_bulk, load_demo, load_many
 from emulator.state import State
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class EmulatorServer:
         latency_ms: int = 0,
         fail_rate: float = 0.0,
         bulk: dict[str, int] | None = None,
+        many: dict[str, int] | None = None,
         threads: int = 32,
     ) -> None:
         self.host = host
@@ -50,6 +51,7 @@ class EmulatorServer:
         self.demo = demo
         self.seed = seed
         self.bulk = dict(bulk or {})
+        self.many = dict(many or {})
         self.state = State(index_lag_ms=index_lag_ms)
         self.options = Options(api_key=api_key, latency_ms=latency_ms, fail_rate=fail_rate)
         self.generated: list[tuple[str, int]] = []
@@ -65,6 +67,11 @@ class EmulatorServer:
             self.generated += load_demo(self.state, self.seed)
         if self.bulk:
             self.generated += load_bulk(self.state, self.bulk, self.seed)
+        if self.many:
+            made = load_many(self.state, self.many, self.seed)
+            self.generated.append(
+                (f"{len(made)} namespaces under {', '.join(self.many)}", sum(n for _, n in made))
+            )
 
     def _bind(self) -> wsgi.Server:
         self._load()

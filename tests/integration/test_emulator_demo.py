@@ -103,3 +103,15 @@ def test_cli_arguments() -> None:
     )
     assert dict(args.bulk) == {"big": 1_000_000, "b2": 5}
     assert args.fail_rate == 0.1 and args.api_key == "k"
+
+
+def test_many_small_namespaces(emulator_factory) -> None:
+    import requests as rq
+
+    emu = emulator_factory(many={"m-": 12})
+    body = rq.get(
+        f"{emu.url}/v1/namespaces", params={"prefix": "m-", "page_size": 1000}, timeout=5
+    ).json()
+    assert [n["id"] for n in body["namespaces"]] == [f"m-{i:05d}" for i in range(12)]
+    rows = rq.get(f"{emu.url}/v2/namespaces/m-00003/metadata", timeout=5).json()["approx_row_count"]
+    assert rows == 4
