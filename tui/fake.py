@@ -38,7 +38,17 @@ def body_sha(body: dict[str, Any]) -> str:
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Layer's timestamp format: UTC with milliseconds, ``2026-11-23T12:05:33.375Z``."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def with_sha(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its ``sha``, keys in the backend's order."""
+    sha = body_sha(body)
+    out = {"namespace": body["namespace"], "watermark_ms": body["watermark_ms"], "sha": sha}
+    out.update((k, v) for k, v in body.items() if k not in out)
+    return out
 
 
 def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -50,11 +60,12 @@ def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def compute_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The diff payload between two bodies, as the backend documents it."""
+    """The diff payload between two bodies, in the backend's shape: fields in ``a``'s
+    order then ``b``'s new ones, both watermarks, and the skipped fields of each side."""
     fa = {f["name"]: {json.dumps(x["v"]): x for x in f["values"]} for f in a.get("fields", [])}
     fb = {f["name"]: {json.dumps(x["v"]): x for x in f["values"]} for f in b.get("fields", [])}
     fields = []
-    for name in sorted(set(fa) | set(fb)):
+    for name in list(fa) + [n for n in fb if n not in fa]:
         va, vb = fa.get(name, {}), fb.get(name, {})
         changes = []
         for key in set(va) | set(vb):
@@ -71,7 +82,17 @@ def compute_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         else:
             status = "changed" if changes else "unchanged"
         fields.append({"name": name, "status": status, "changes": changes})
-    return {"from": a["sha"], "to": b["sha"], "fields": fields}
+    return {
+        "from": a["sha"],
+        "to": b["sha"],
+        "watermark_from": a.get("watermark_ms"),
+        "watermark_to": b.get("watermark_ms"),
+        "fields": fields,
+        "fields_skipped": {
+            "from": sorted(f["name"] for f in a.get("fields_skipped", [])),
+            "to": sorted(f["name"] for f in b.get("fields_skipped", [])),
+        },
+    }
 
 
 class FakeLayerClient:
@@ -190,8 +211,12 @@ class FakeLayerClient:
             last = row.get("last_write_ms") or self.now_ms
             return {
                 "schema": {
-                    "id": {"type": "string"},
-                    **{f: {"type": "[]string" if f == "tags" else "string"} for f in FIELD_VALUES},
+                    "id": {"type": "uint"},
+                    **{
+                        f: {"type": "bool" if f == "in_stock" else "string", "filterable": True}
+                        for f in FIELD_VALUES
+                    },
+                    "_layer_written_ms": {"type": "int", "filterable": True},
                 },
                 "approx_row_count": row.get("row_count"),
                 "approx_logical_bytes": row.get("size_bytes"),
@@ -201,6 +226,7 @@ class FakeLayerClient:
                 "index": {"status": "up-to-date"}
                 if row.get("is_stable")
                 else {"status": "updating", "unindexed_bytes": 4096},
+                "encryption": {"mode": "default"},
                 "layer": {
                     "stable_as_of": row.get("stable_as_of_ms"),
                     "is_stable": row.get("is_stable", False),
@@ -243,8 +269,7 @@ class FakeLayerClient:
                 }
             ],
         }
-        body["sha"] = body_sha(body)
-        return body
+        return with_sha(body)
 
     def history(self, ns: str, limit: int = 50, before: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -294,17 +319,19 @@ class FakeLayerClient:
                 raise LayerAPIError(400, "bad_request", f"unknown source {source!r}")
             self._job_seq += 1
             job = {
-                "id": f"job-new-{self._job_seq:04d}",
+                "id": f"00000000-0000-4000-8000-{self._job_seq:012d}",
                 "namespace": ns,
+                "kind": "snapshot",
                 "field": field,
                 "source": source,
-                "kind": "snapshot",
+                "resolved_source": "origin" if source == "auto" else source,
+                "filters": filters,
+                "page_size": page_size,
                 "status": "running",
                 "progress": 0,
                 "documents_scanned": 0,
                 "created_at": iso(self.now_ms),
                 "finished_at": None,
-                "resolved_source": "origin" if source == "auto" else source,
                 "_polls": 0,
             }
             self._jobs.setdefault(ns, []).insert(0, job)
@@ -318,9 +345,10 @@ class FakeLayerClient:
         if job.get("status") != "running" or "_polls" not in job:
             return
         job["_polls"] += 1
-        job["progress"] = min(1.0, job["_polls"] / self.job_steps)
-        job["documents_scanned"] = int(12844 * job["progress"])
-        if job["progress"] >= 1.0:
+        progress = min(1.0, job["_polls"] / self.job_steps)
+        job["progress"] = 1 if progress >= 1.0 else round(progress, 4)
+        job["documents_scanned"] = int(12844 * progress)
+        if progress >= 1.0:
             rng = random.Random(job["id"])
             values = [
                 {"v": v, "n": rng.randint(1, 3000)}
@@ -331,6 +359,7 @@ class FakeLayerClient:
                 status="completed",
                 finished_at=iso(self.now_ms),
                 result={"name": job["field"], "values": values},
+                watermark_ms=self.now_ms - 5000,
                 stable_as_of=self.now_ms - 5000,
             )
 
@@ -373,10 +402,13 @@ class FakeLayerClient:
             ]
             if cursor:
                 events = [e for e in events if key(e) > cursor]
-            page = events[: min(limit, 500)]
+            limit = min(limit, 500)
+            page = events[:limit]
+            # Like the backend: a cursor only while more events follow this page.
+            more = len(events) > limit
             return {
                 "events": copy.deepcopy(page),
-                "next_cursor": key(page[-1]) if page else None,
+                "next_cursor": key(page[-1]) if more and page else None,
             }
 
 
@@ -428,8 +460,8 @@ def synthetic(
                 "sha": entries[0]["sha"],
                 "watermark_ms": entries[0]["watermark_ms"],
                 "fields": ["category", "brand"],
-                "source": "origin" if k % 3 else "stored",
-                "job_id": None if k % 2 else f"job-{k:04d}",
+                "source": "watcher" if k % 3 else "origin",
+                "job_id": None if k % 3 else f"00000000-0000-4000-8000-{k:012d}",
             }
         )
     return client

@@ -1,9 +1,11 @@
 """The cross-namespace activity feed from ``GET /v2/activity/snapshots``.
 
 The API returns events oldest first from ``since``; the feed shows newest on top.
-Each poll follows ``next_cursor`` until it is null and keeps the last non-null
-cursor for the next poll, so nothing is fetched twice; events are also de-duplicated
-by ``(ts_ms, namespace, sha)`` in case a backend re-serves one.
+Each poll follows ``next_cursor`` while it is non-null (the backend gives one only
+while more events follow). A poll that caught up moves ``since`` to just before the
+newest event seen, so the next one reads only the tail; a poll cut short keeps its
+cursor. Events are de-duplicated by ``(ts_ms, namespace, sha)``, which also absorbs
+the overlap ``SINCE_OVERLAP_MS`` leaves for events written with a slightly older stamp.
 """
 
 from __future__ import annotations
@@ -21,14 +23,27 @@ from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
 from common.api_client import LayerClientError
-from tui.format import ago, clock_time, short_sha, timestamp
+from tui.format import age, clock_time, short_sha, timestamp
 from tui.messages import ActivityLoaded, ApiFailed, describe_error
 from tui.screens.base import Banner, DashboardScreen
+from tui.widgets.table import FixedWidthTable
 
 LOOKBACK_MS = 24 * 3600 * 1000
 PAGE = 500
 MAX_PAGES_PER_POLL = 20
 KEEP = 5000
+SINCE_OVERLAP_MS = 60_000
+
+# (key, label, width); the fields column takes what the others leave.
+COLUMNS: list[tuple[str, str, int]] = [
+    ("time", "Time UTC", 14),
+    ("age", "Age", 5),
+    ("ns", "Namespace", 22),
+    ("sha", "SHA", 8),
+    ("fields", "Fields", 20),
+    ("source", "Source", 7),
+    ("job", "Job", 8),
+]
 
 EventKey = tuple[int, str, str]
 
@@ -64,23 +79,15 @@ class ActivityScreen(DashboardScreen):
         yield Static("Activity", id="activity-title", markup=False)
         yield Banner(id="activity-banner")
         yield Input(placeholder="filter by namespace…", id="activity-filter", classes="-hidden")
-        yield DataTable(id="activity", cursor_type="row", zebra_stripes=True)
+        yield FixedWidthTable(id="activity", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#activity", DataTable)
+    def table(self) -> FixedWidthTable:
+        return self.query_one("#activity", FixedWidthTable)
 
     def on_mount(self) -> None:
-        for key, label, width in [
-            ("time", "Time UTC", 14),
-            ("age", "Age", 8),
-            ("ns", "Namespace", 22),
-            ("sha", "SHA", 8),
-            ("fields", "Fields", 20),
-            ("source", "Source", 7),
-            ("job", "Job", 10),
-        ]:
+        for key, label, width in COLUMNS:
             self.table.add_column(label, key=key, width=width)
         self.table.focus()
         self.since_ms = self.now_ms() - LOOKBACK_MS
@@ -106,14 +113,12 @@ class ActivityScreen(DashboardScreen):
                 )
                 if worker.is_cancelled:
                     return
-                got = page.get("events") or []
-                events.extend(got)
+                events.extend(page.get("events") or [])
                 nxt = page.get("next_cursor")
                 if not nxt or nxt == cursor:
+                    cursor = None  # caught up: the next poll starts from ``since``
                     break
                 cursor = nxt
-                if len(got) < PAGE:
-                    break  # caught up; poll again from this cursor next tick
         except LayerClientError as exc:
             if events:
                 self.post_message(ActivityLoaded(events, cursor))
@@ -125,8 +130,10 @@ class ActivityScreen(DashboardScreen):
     def _on_loaded(self, message: ActivityLoaded) -> None:
         self._polling = False
         self._last_ok_ms = self.now_ms()
-        if message.cursor:
-            self.cursor = message.cursor
+        self.cursor = message.cursor
+        if message.events:
+            newest = max(int(e["ts_ms"]) for e in message.events)
+            self.since_ms = max(self.since_ms or 0, newest - SINCE_OVERLAP_MS)
         new = []
         for event in message.events:
             key = event_key(event)
@@ -158,14 +165,12 @@ class ActivityScreen(DashboardScreen):
     def _cells(self, event: dict[str, Any], now: int) -> list[str | Text]:
         return [
             timestamp(event.get("ts_ms"))[5:],
-            ago(event.get("ts_ms"), now),
+            age(event.get("ts_ms"), now),
             str(event.get("namespace")),
             short_sha(event.get("sha")),
             ",".join(event.get("fields") or []),
             str(event.get("source") or ""),
-            Text(str(event.get("job_id")), style="")
-            if event.get("job_id")
-            else Text("watcher", style="dim"),
+            Text(short_sha(event.get("job_id"))) if event.get("job_id") else Text("—", style="dim"),
         ]
 
     def _rebuild(self) -> None:
@@ -180,12 +185,21 @@ class ActivityScreen(DashboardScreen):
             with contextlib.suppress(RowDoesNotExist):
                 table.move_cursor(row=table.get_row_index(selected))
 
+    def on_resize(self) -> None:
+        """Fit the feed to the terminal: namespaces and fields share what is left."""
+        table = self.table
+        fixed = sum(w for k, _, w in COLUMNS if k not in ("ns", "fields"))
+        spare = self.size.width - fixed - 2 * table.cell_padding * len(COLUMNS) - 2
+        ns_w = max(12, min(24, spare - 8))
+        table.set_column("ns", width=ns_w)
+        table.set_column("fields", width=max(8, spare - ns_w))
+
     def _refresh_ages(self) -> None:
         now = self.now_ms()
         for event in self.shown_events():
             rid = row_id(event_key(event))
             try:
-                self.table.update_cell(rid, "age", ago(event.get("ts_ms"), now))
+                self.table.update_cell(rid, "age", age(event.get("ts_ms"), now))
             except LookupError:
                 continue
 

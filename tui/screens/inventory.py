@@ -43,6 +43,7 @@ COLUMNS: list[tuple[str, str, int]] = [
 COLUMN_KEYS = [c[0] for c in COLUMNS]
 SORTABLE = [c[0] for c in COLUMNS if c[0] != "mark"]
 REBUILD_THRESHOLD = 300
+SHADOW_SAVING = 5  # cells the shadow column gives up in compact mode
 FILTER_DEBOUNCE_S = 0.15
 
 _CACHE_STYLE = {"warm": "green", "warming": "cyan", "cold": "dim", "stale": "yellow"}
@@ -132,6 +133,7 @@ class InventoryScreen(DashboardScreen):
         self.refresh_count = 0
         self.last_refresh_s = 0.0
         self._pass_started = 0.0
+        self._compact = False
 
     def compose(self) -> ComposeResult:
         yield Static("Layer · loading…", id="summary", markup=False)
@@ -388,18 +390,33 @@ class InventoryScreen(DashboardScreen):
         """Show the sort column and direction in the header, k9s-style."""
         arrow = " ▼" if self.sort_reverse else " ▲"
         for key, label, _ in COLUMNS:
+            if key == "shadow" and self._compact:
+                label = "S"
             self.table.set_column(
                 key, label=Text(label + (arrow if key == self.sort_column else ""))
             )
 
-    def on_resize(self) -> None:
-        """Give the labels column whatever width the others leave."""
+    def _labels_room(self) -> int:
         table = self.table
         others = sum(
             c.get_render_width(table) for k, c in table.columns.items() if k != ColumnKey("labels")
         )
-        width = max(16, min(80, self.size.width - others - 2 * table.cell_padding - 2))
-        table.set_column("labels", width=width)
+        return self.size.width - others - 2 * table.cell_padding - 2
+
+    def on_resize(self) -> None:
+        """Give the labels column whatever width the others leave.
+
+        In a narrow terminal (80 columns) the shadow column shrinks to one cell so
+        the labels still show and the table never scrolls sideways.
+        """
+        full_room = self._labels_room() - (SHADOW_SAVING if self._compact else 0)
+        compact = full_room < 16
+        if compact != self._compact:
+            self._compact = compact
+            self.table.set_column("shadow", width=1 if compact else 6)
+            self._update_headers()
+        width = max(5, min(80, self._labels_room()))
+        self.table.set_column("labels", width=width)
 
     # -- actions ----------------------------------------------------------------------
 

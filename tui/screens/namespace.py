@@ -8,6 +8,7 @@ diff. Jobs poll fast while one is running and show live progress bars.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -87,7 +88,9 @@ def metadata_text(ns: str, meta: dict[str, Any], now_ms: int) -> Text:
 
 
 def schema_fields(meta: dict[str, Any] | None) -> list[str]:
-    return [k for k in ((meta or {}).get("schema") or {}) if k not in ("id", "vector")]
+    """Attributes worth a snapshot: not ``id``/``vector``, not Layer's own watermark."""
+    schema = (meta or {}).get("schema") or {}
+    return [k for k in schema if k not in ("id", "vector") and not k.startswith("_layer")]
 
 
 class NamespaceScreen(DashboardScreen):
@@ -352,6 +355,12 @@ class NamespaceScreen(DashboardScreen):
             f"Diff {short_sha(diff.get('from'), 12)} → {short_sha(diff.get('to'), 12)}",
             style="bold",
         )
+        if diff.get("watermark_from") is not None or diff.get("watermark_to") is not None:
+            heading.append(
+                f"\nwatermark {timestamp(diff.get('watermark_from'))[5:]}"
+                f" → {timestamp(diff.get('watermark_to'))[5:]} UTC",
+                style="dim",
+            )
         self.histogram.show("diff", diff, heading)
         self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
 
@@ -397,7 +406,7 @@ class NamespaceScreen(DashboardScreen):
         job = message.job
         self._watched.add(str(job.get("id")))
         self._upsert_job(job)
-        self.notify(f"Snapshot job {job.get('id')} started for {job.get('field')}")
+        self.notify(f"Snapshot job {short_sha(job.get('id'))} started for {job.get('field')}")
         self._load_jobs()
 
     def _upsert_job(self, job: dict[str, Any]) -> None:
@@ -420,12 +429,14 @@ class NamespaceScreen(DashboardScreen):
 
     def show_job(self, job: dict[str, Any]) -> None:
         heading = Text()
-        heading.append(f"Job {job.get('id')}", style="bold")
+        heading.append(f"Job {short_sha(job.get('id'))}", style="bold")
         heading.append(
             f"  {job.get('field')} · {job.get('status')} · source {job.get('resolved_source') or job.get('source')}"
             + (f" · sha {short_sha(job.get('sha'))}" if job.get("sha") else ""),
             style="dim",
         )
+        if job.get("filters"):
+            heading.append(f"\nfilters {json.dumps(job['filters'])}", style="dim")
         if job.get("status") == "completed" and job.get("result"):
             self.histogram.show("result", job["result"], heading)
         elif job.get("status") == "failed":

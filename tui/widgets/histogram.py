@@ -14,6 +14,8 @@ from textual.widgets import Static
 from tui.format import human_count, value_label
 
 TOP_VALUES = 20
+# Past this, bars only push the counts away from their labels in a wide terminal.
+MAX_BAR = 60
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -53,7 +55,7 @@ def render_values(
     lw = _label_width(labels, width)
     counts = [f"{int(v.get('n') or 0):,}" for v in shown]
     cw = max(len(c) for c in counts)
-    bar_w = max(4, width - lw - cw - 6)
+    bar_w = max(4, min(MAX_BAR, width - lw - cw - 6))
     peak = max(int(v.get("n") or 0) for v in shown) or 1
     for label, count, v in zip(labels, counts, shown, strict=True):
         out.append(f"  {_clip(label, lw):<{lw}} ")
@@ -120,7 +122,7 @@ def render_diff(diff: dict[str, Any], width: int, top: int = TOP_VALUES) -> Text
         deltas = [f"{int(c.get('delta') or 0):+,}" for c in shown]
         mw = max(len(m) for m in moves)
         dw = max(len(d) for d in deltas)
-        bar_w = max(4, width - lw - mw - dw - 8)
+        bar_w = max(4, min(MAX_BAR, width - lw - mw - dw - 8))
         peak = max(abs(int(c.get("delta") or 0)) for c in shown) or 1
         for label, move, delta, c in zip(labels, moves, deltas, shown, strict=True):
             d = int(c.get("delta") or 0)
@@ -131,7 +133,13 @@ def render_diff(diff: dict[str, Any], width: int, top: int = TOP_VALUES) -> Text
         if len(changes) > top:
             out.append(f"  … {len(changes) - top} more changes\n", style="dim")
         out.append("\n")
-    if not diff.get("fields"):
+    skipped = diff.get("fields_skipped") or {}
+    was, now = set(skipped.get("from") or []), set(skipped.get("to") or [])
+    for name in sorted(was | now):
+        side = "both" if name in was and name in now else ("from" if name in was else "to")
+        out.append(name, style="bold")
+        out.append(f"  skipped in {side} (over the distinct-value cap)\n", style="yellow")
+    if not diff.get("fields") and not (was | now):
         out.append("(no fields to compare)\n", style="dim")
     return out
 

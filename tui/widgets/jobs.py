@@ -27,7 +27,11 @@ def job_status(job: dict[str, Any]) -> str:
         return f"failed: {err.get('code') or err.get('message') or 'error'}"
     if status == "completed":
         sha = job.get("sha")
-        return f"{human_count(scanned)} docs" + (f" {str(sha)[:7]}" if sha else "")
+        # A stored job reads the latest snapshot: it scans nothing, so say where it read.
+        done = (
+            "stored" if job.get("resolved_source") == "stored" else f"{human_count(scanned)} docs"
+        )
+        return done + (f" {str(sha)[:7]}" if sha else "")
     return f"{human_count(scanned)} docs"
 
 

@@ -1,6 +1,9 @@
-"""Canned Layer API payloads in the documented shapes (seeds 000/003 and DESIGN.md).
+"""Canned Layer API payloads in the shapes of real responses.
 
-"Now" is frozen at NOW_MS for every test, so relative times are deterministic.
+The shapes (keys, their order, types, nesting) are those of responses captured from
+``layer demo`` (every route, README "Routes"); the values are chosen for the tests.
+``REAL_*`` are real responses verbatim (long value lists cut). "Now" is frozen at
+NOW_MS for every test, so relative times are deterministic.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tui.fake import body_sha
+from tui.fake import with_sha
 
 NOW_MS = 1_747_300_010_000  # 2025-05-15 09:06:50 UTC
 
@@ -71,18 +74,19 @@ NAMESPACES: list[dict[str, Any]] = [
 
 PRODUCTS_METADATA: dict[str, Any] = {
     "schema": {
-        "id": {"type": "string"},
-        "category": {"type": "string"},
-        "brand": {"type": "string"},
-        "tags": {"type": "[]string"},
-        "_layer_written_ms": {"type": "uint"},
+        "id": {"type": "uint"},
+        "category": {"type": "string", "filterable": True},
+        "brand": {"type": "string", "filterable": True},
+        "tags": {"type": "[]string", "filterable": True},
+        "_layer_written_ms": {"type": "int", "filterable": True},
     },
     "approx_row_count": 12500,
     "approx_logical_bytes": 48_800_000,
-    "created_at": "2025-03-15T10:30:45Z",
-    "updated_at": "2025-05-15T09:06:40Z",
-    "last_write_at": "2025-05-15T09:06:46Z",
+    "created_at": "2025-03-15T10:30:45.000Z",
+    "updated_at": "2025-05-15T09:06:40.120Z",
+    "last_write_at": "2025-05-15T09:06:46.120Z",
     "index": {"status": "up-to-date"},
+    "encryption": {"mode": "default"},
     "layer": {
         "stable_as_of": NOW_MS - 3000,
         "is_stable": True,
@@ -112,8 +116,7 @@ def _body(
             {"name": "tags", "reason": "exceeded_cap", "distinct_observed": 247000, "cap": 10000}
         ],
     }
-    body["sha"] = body_sha(body)
-    return body
+    return with_sha(body)
 
 
 def products_history(n: int = 60) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -141,7 +144,7 @@ def activity_events() -> list[dict[str, Any]]:
             "sha": hashlib.sha256(b"orders-1").hexdigest(),
             "watermark_ms": NOW_MS - 302_000,
             "fields": ["status"],
-            "source": "origin",
+            "source": "watcher",
             "job_id": None,
         },
         {
@@ -149,47 +152,112 @@ def activity_events() -> list[dict[str, Any]]:
             "namespace": "products",
             "sha": entries[0]["sha"],
             "watermark_ms": entries[0]["watermark_ms"],
-            "fields": ["category", "brand"],
+            "fields": ["category", "brand", "tags"],
             "source": "origin",
-            "job_id": "job-0042",
+            "job_id": "4a1c2e0b-7d3f-4e8a-9b61-2f0c5d7e8a42",
         },
     ]
 
 
 def completed_job() -> dict[str, Any]:
+    """A job that read the watcher's latest snapshot (``resolved_source: stored``)."""
+    entries, _ = products_history()
     return {
-        "id": "job-0001",
+        "id": "3f9e8b21-5c4d-4e7f-8a90-1b2c3d4e5f60",
         "namespace": "products",
+        "kind": "snapshot",
         "field": "category",
         "source": "auto",
-        "kind": "snapshot",
-        "status": "completed",
-        "progress": 1.0,
-        "documents_scanned": 12844,
-        "created_at": "2025-05-15T09:00:00Z",
-        "finished_at": "2025-05-15T09:00:04Z",
         "resolved_source": "stored",
-        "sha": "3f9e8b21" + "0" * 56,
-        "stable_as_of": NOW_MS - 60_000,
+        "filters": None,
+        "page_size": 1000,
+        "status": "completed",
+        "progress": 1,
+        "documents_scanned": 0,
+        "created_at": "2025-05-15T09:00:00.000Z",
+        "finished_at": "2025-05-15T09:00:00.021Z",
         "result": {
             "name": "category",
             "values": [{"v": "books", "n": 1240}, {"v": "electronics", "n": 873}],
         },
+        "sha": entries[0]["sha"],
+        "watermark_ms": entries[0]["watermark_ms"],
     }
 
 
 def failed_job() -> dict[str, Any]:
     return {
-        "id": "job-0000",
+        "id": "0b7a6c5d-4e3f-4a2b-8c1d-0e9f8a7b6c5d",
         "namespace": "products",
+        "kind": "snapshot",
         "field": "tags",
         "source": "cache",
-        "kind": "snapshot",
+        "resolved_source": "cache",
+        "filters": ["tags", "Glob", "sale*"],
+        "page_size": 1000,
         "status": "failed",
         "progress": 0.4,
         "documents_scanned": 5000,
-        "created_at": "2025-05-15T08:50:00Z",
-        "finished_at": "2025-05-15T08:50:02Z",
-        "resolved_source": "cache",
+        "created_at": "2025-05-15T08:50:00.000Z",
+        "finished_at": "2025-05-15T08:50:02.000Z",
         "error": {"code": "unsupported_filter", "message": "cache cannot evaluate Glob"},
     }
+
+
+# -- real responses, verbatim (value lists cut) ---------------------------------------
+
+REAL_ORIGIN_JOB: dict[str, Any] = {
+    "id": "65e3f416-2896-4088-ba7a-06f51afa3906",
+    "namespace": "products",
+    "kind": "snapshot",
+    "field": "brand",
+    "source": "auto",
+    "resolved_source": "origin",
+    "filters": ["category", "Eq", "books"],
+    "page_size": 1000,
+    "status": "completed",
+    "progress": 1,
+    "documents_scanned": 1063,
+    "created_at": "2026-11-23T12:05:33.375Z",
+    "finished_at": "2026-11-23T12:05:33.386Z",
+    "result": {
+        "name": "brand",
+        "values": [{"v": "AtlasLabs", "n": 16}, {"v": "SageHouse", "n": 16}],
+    },
+    "watermark_ms": 1795435531857,
+    "stable_as_of": 1795435531857,
+}
+
+REAL_DIFF: dict[str, Any] = {
+    "from": "b4daa9cec38dc15f2aa1c782f327e8db43947ea6f3d97a14ae0e7ea4c489a174",
+    "to": "333514adb9857f0969010591bf647664f22bd9aea5b9cc20d5ce01647b4018fb",
+    "watermark_from": 1795435502111,
+    "watermark_to": 1795435523836,
+    "fields": [
+        {
+            "name": "category",
+            "status": "changed",
+            "changes": [
+                {"v": "electronics", "from": 1027, "to": 1031, "delta": 4},
+                {"v": "automotive", "from": 1020, "to": 1017, "delta": -3},
+            ],
+        },
+        {"name": "brand", "status": "unchanged", "changes": []},
+    ],
+    "fields_skipped": {"from": ["tags"], "to": ["tags"]},
+}
+
+REAL_ACTIVITY: dict[str, Any] = {
+    "events": [
+        {
+            "ts_ms": 1795435502853,
+            "namespace": "products",
+            "sha": "b4daa9cec38dc15f2aa1c782f327e8db43947ea6f3d97a14ae0e7ea4c489a174",
+            "watermark_ms": 1795435502111,
+            "fields": ["category", "brand", "tags"],
+            "source": "watcher",
+            "job_id": None,
+        }
+    ],
+    "next_cursor": None,
+}

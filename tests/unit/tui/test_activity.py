@@ -12,7 +12,7 @@ from tests.unit.tui import payloads
 from tests.unit.tui.helpers import settle, wait_until
 from tui.app import LayerDashboard
 from tui.fake import FakeLayerClient
-from tui.screens.activity import ActivityScreen
+from tui.screens.activity import SINCE_OVERLAP_MS, ActivityScreen
 from tui.screens.namespace import NamespaceScreen
 
 SIZE = (100, 30)
@@ -54,25 +54,27 @@ async def test_feed_newest_first(
         assert since == payloads.NOW_MS - 24 * 3600 * 1000
 
 
-async def test_feed_follows_cursor_without_duplicates(
+async def test_feed_polls_the_tail_without_duplicates(
     make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
 ) -> None:
+    """Like the backend, the fake gives no cursor once caught up: later polls move
+    ``since`` up to the newest event (minus an overlap) instead of re-reading 24 h."""
     app = make_app(refresh_s=0.1)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_activity(app, pilot)
-        first_cursor = screen.cursor
-        assert first_cursor is not None
+        assert screen.cursor is None
+        newest = max(e["ts_ms"] for e in payloads.activity_events())
+        assert screen.since_ms == newest - SINCE_OVERLAP_MS
         for i in range(3):
             fake.add_event(event("users", payloads.NOW_MS + i * 1000))
         await wait_until(pilot, lambda: len(feed(app)) == 5)
-        # Several more polls with nothing new: no duplicates, the cursor is kept.
+        # Several more polls with nothing new: no duplicates, since stays put.
         polls = len(fake.calls_to("activity"))
         await wait_until(pilot, lambda: len(fake.calls_to("activity")) >= polls + 3)
         await settle(pilot)
         assert feed(app) == ["users", "users", "users", "products", "orders"]
-        cursors = [args[3] for args in fake.calls_to("activity")]
-        assert cursors[1] == first_cursor  # follows next_cursor
-        assert cursors[-1] == screen.cursor and screen.cursor != first_cursor
+        assert screen.since_ms == payloads.NOW_MS + 2000 - SINCE_OVERLAP_MS
+        assert fake.calls_to("activity")[-1][0] == screen.since_ms
 
 
 async def test_feed_pages_through_a_backlog(make_app: Callable[..., LayerDashboard]) -> None:

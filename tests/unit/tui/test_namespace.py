@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from common.api_client import LayerUnreachable
 from tests.unit.tui import payloads
@@ -103,11 +103,19 @@ async def test_jobs_listed_with_progress(make_app: Callable[..., LayerDashboard]
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_products(app, pilot)
         items = list(screen.query(JobItem))
-        assert [i.job_id for i in items] == ["job-0001", "job-0000"]  # newest first
+        newest, older = payloads.completed_job(), payloads.failed_job()
+        assert [i.job_id for i in items] == [newest["id"], older["id"]]  # newest first
         assert items[0].has_class("completed")
         assert items[1].has_class("failed")
+        # A stored job scanned nothing: it says so instead of "0 docs".
+        assert str(items[0].query_one(".job-status", Label).render()) == (
+            f"stored {newest['sha'][:7]}"
+        )
         screen.show_job(items[1].job)
-        assert "unsupported_filter" in detail(screen)
+        text = detail(screen)
+        assert "unsupported_filter" in text
+        assert f"Job {older['id'][:8]}" in text
+        assert 'filters ["tags", "Glob", "sale*"]' in text
 
 
 async def test_new_snapshot_job_runs_to_completion(
@@ -135,21 +143,22 @@ async def test_new_snapshot_job_runs_to_completion(
         assert fake.calls_to("create_snapshot") == [
             ("products", "category", "origin", ["brand", "Eq", "Acme"], 500)
         ]
-        assert "job-new-0001" in screen.jobs
+        job_id = fake.jobs("products")[0]["id"]
+        assert job_id in screen.jobs
         progress_seen: set[float] = set()
 
         def done() -> bool:
-            job = screen.jobs.get("job-new-0001") or {}
+            job = screen.jobs.get(job_id) or {}
             progress_seen.add(float(job.get("progress") or 0))
             return job.get("status") == "completed"
 
         await wait_until(pilot, done, timeout=10)
         await settle(pilot)
         assert len(progress_seen) >= 2  # the bar moved through intermediate values
-        item = next(i for i in screen.query(JobItem) if i.job_id == "job-new-0001")
+        item = next(i for i in screen.query(JobItem) if i.job_id == job_id)
         assert item.has_class("completed")
         text = detail(screen)
-        assert "Job job-new-0001" in text and "completed" in text
+        assert f"Job {job_id[:8]}" in text and "completed" in text
         assert "category  " in text and "█" in text
 
 
