@@ -39,7 +39,7 @@ def run(latency_ms: int, page_size: int, repeats: int = 20) -> list[tuple[str, s
             lambda: (
                 s.get(
                     f"{emu.url}/v1/namespaces",
-                    params={"page_size": page_size, "prefix": "bench-"},
+                    params={"page_size": str(page_size), "prefix": "bench-"},
                     timeout=30,
                 ),
                 s.get(f"{emu.url}/v2/namespaces/bench-00000/metadata", timeout=30),
@@ -50,7 +50,7 @@ def run(latency_ms: int, page_size: int, repeats: int = 20) -> list[tuple[str, s
             backend(emu.url, NAMESPACE_LIST_CACHE_TTL_MS="0") as cold_b,
             backend(emu.url, NAMESPACE_LIST_CACHE_TTL_MS="600000") as warm_b,
         ):
-            params = {"page_size": page_size, "prefix": "bench-"}
+            params = {"page_size": str(page_size), "prefix": "bench-"}
             get = lambda b: s.get(
                 f"{b.url}/v2/namespaces", params=params, timeout=60
             ).raise_for_status()  # noqa: E731
@@ -63,7 +63,7 @@ def run(latency_ms: int, page_size: int, repeats: int = 20) -> list[tuple[str, s
             lambda: (
                 s.get(
                     f"{emu.url}/v1/namespaces",
-                    params={"page_size": page_size, "prefix": "bench-"},
+                    params={"page_size": str(page_size), "prefix": "bench-"},
                     timeout=30,
                 ),
                 [s.get(f"{emu.url}/v2/namespaces/{n}/metadata", timeout=30) for n in names],

@@ -134,13 +134,14 @@ def main() -> None:
         rows += bench_namespace(emu, scan_b, auto_b, "products", a.page_size)
         if a.big:
             rows += bench_namespace(emu, scan_b, auto_b, "big", max(a.page_size, 10_000))
-            before = rss_peak_kb(scan_b.proc.pid)
+            worker_pid = requests.get(f"{scan_b.url}/healthz", timeout=10).json()["pid"]
+            before = rss_peak_kb(worker_pid)
             job, secs = run_job(scan_b, "big", field="sku", source="origin", page_size=10_000)
             distinct = (
                 len(job["result"].get("values", []))
                 or job["result"]["skipped"]["distinct_observed"]
             )
-            after = rss_peak_kb(scan_b.proc.pid)
+            after = rss_peak_kb(worker_pid)
             rows.append(
                 (
                     f"big: peak RSS, job on sku ({distinct:,} distinct)",
