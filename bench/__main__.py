@@ -22,12 +22,14 @@ FULL = [
     ("snapshots", ["bench.bench_snapshot"]),
     ("document cache", ["bench.bench_cache"]),
     ("dashboard", ["bench.bench_dashboard"]),
+    ("load (wrk)", ["bench.bench_load", "--workers", "1", "--workers", "4", "--duration", "10"]),
 ]
 QUICK = {
     "bench.bench_proxy": ["--requests", "200"],
     "bench.bench_listing": ["--latency-ms", "10", "--page-size", "100", "--repeats", "10"],
     "bench.bench_watcher": ["--namespaces", "2000", "--latency-ms", "10"],
     "bench.bench_snapshot": ["--big", "0"],
+    "bench.bench_load": ["--workers", "1", "--workers", "4", "--duration", "3"],
 }
 
 
