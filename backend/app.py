@@ -12,10 +12,10 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, extensions, metrics, observability
+from backend import auth, extensions, metrics, observability, params
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
-from backend.views import activity, cache, health, namespaces, proxy, snapshots
+from backend.views import activity, cache, health, namespaces, openapi, proxy, snapshots
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings)
     observability.init_app(app)
     auth.init_app(app)
+    app.before_request(params.check_raw_path)
     register_errors(app)
     for bp in (
         health.bp,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         snapshots.bp,
         cache.bp,
         activity.bp,
+        openapi.bp,
         proxy.bp,
     ):
         app.register_blueprint(bp)

@@ -21,6 +21,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from backend.openapi import operation
+
 UPSTREAM_SECONDS = Histogram(
     "layer_upstream_request_seconds",
     "Upstream request latency",
@@ -65,6 +67,12 @@ def observe_list_cache(hit: bool) -> None:
 
 
 @bp.get("/metrics")
+@operation(
+    "Prometheus metrics",
+    responses={200: {"type": "string"}},
+    media_type="text/plain",
+    tags=("ops",),
+)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -22,11 +22,24 @@ def namespace(ns: str) -> str:
     return ns
 
 
+ENCODED_TRAVERSAL_RE = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
+
+
+def check_raw_path() -> None:
+    """Refuse encoded slashes, backslashes and NULs in the path before routing decodes
+    them into separators (``a%2fb`` must not become two path segments)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    path = raw.split("?", 1)[0]
+    if ENCODED_TRAVERSAL_RE.search(path) or "\x00" in request.path:
+        raise BadRequest("the path contains an encoded '/', '\\' or NUL", param="path")
+
+
 def int_arg(name: str, default: int | None, *, lo: int, hi: int, cap: bool = False) -> int | None:
     """Read an integer query parameter. Non-integers and values below ``lo`` are 400;
-    values above ``hi`` are 400, or clamped to ``hi`` when ``cap``."""
+    values above ``hi`` are 400, or clamped to ``hi`` when ``cap``. An empty value
+    (``limit=``) is not an integer either: 400, not the default."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if len(raw) > 20 or not re.fullmatch(r"-?\d+", raw.strip()):
         raise BadRequest(f"{name} must be an integer, got {raw[:40]!r}", param=name)

@@ -7,11 +7,20 @@ from flask import Blueprint, Response, jsonify, request
 from backend import params
 from backend.errors import BadRequest
 from backend.extensions import get_cache, get_upstream
+from backend.openapi import STORE, UPSTREAM, operation
 
 bp = Blueprint("cache", __name__)
 
 
 @bp.post("/v2/namespaces/<ns>/cache/warm")
+@operation(
+    "Warm the document cache (a job); no parameters",
+    body={"type": "object", "maxProperties": 0},
+    body_required=False,
+    responses={202: "Job"},
+    errors=(404, 409, *UPSTREAM),
+    tags=("cache",),
+)
 def warm(ns: str) -> tuple[Response, int]:
     params.namespace(ns)
     if request.get_data(cache=True):
@@ -27,12 +36,24 @@ def warm(ns: str) -> tuple[Response, int]:
 
 
 @bp.get("/v2/namespaces/<ns>/cache")
+@operation(
+    "The document cache's state",
+    responses={200: "CacheInfo"},
+    errors=STORE,
+    tags=("cache",),
+)
 def state(ns: str) -> Response:
     params.namespace(ns)
     return jsonify(get_cache().info(ns))
 
 
 @bp.delete("/v2/namespaces/<ns>/cache")
+@operation(
+    "Drop the cached documents",
+    responses={200: "CacheInfo"},
+    errors=STORE,
+    tags=("cache",),
+)
 def delete(ns: str) -> Response:
     params.namespace(ns)
     return jsonify(get_cache().delete(ns))

@@ -8,17 +8,24 @@ from flask import Blueprint, Response, jsonify
 
 from backend.errors import LayerError
 from backend.extensions import get_kv, get_store, get_upstream
+from backend.openapi import operation
 from backend.stores.errors import StoreError
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@operation("Liveness: the process is up", responses={200: "Health"}, public=True, tags=("ops",))
 def healthz() -> Response:
     return jsonify({"status": "ok", "pid": os.getpid()})
 
 
 @bp.get("/readyz")
+@operation(
+    "Readiness: KV store, object store and upstream",
+    responses={200: "Ready", 503: "NotReady"},
+    tags=("ops",),
+)
 def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
     for name, ping in (

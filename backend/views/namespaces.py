@@ -8,22 +8,43 @@ from flask import Blueprint, Response, jsonify
 
 from backend import params
 from backend.extensions import get_cache, get_freshness, get_inventory, get_upstream
+from backend.openapi import UPSTREAM, QueryInt, QueryStr, operation
 
 bp = Blueprint("namespaces", __name__)
 
 CURSOR_RE = re.compile(r"[A-Za-z0-9+/=_\-.:~]+")
+PREFIX = QueryStr(
+    "prefix", max_len=128, pattern=re.compile(r"[A-Za-z0-9\-_.]*"), description="name prefix"
+)
+CURSOR = QueryStr(
+    "cursor", max_len=1024, pattern=CURSOR_RE, description="next_cursor of the previous page"
+)
+PAGE_SIZE = QueryInt("page_size", 100, lo=1, hi=1000, cap=True, description="rows per page.")
 
 
 @bp.get("/v2/namespaces")
+@operation(
+    "The enriched namespace listing",
+    query=(PREFIX, CURSOR, PAGE_SIZE),
+    responses={200: "NamespacePage"},
+    errors=UPSTREAM,
+    tags=("namespaces",),
+)
 def list_namespaces() -> Response:
-    prefix = params.str_arg("prefix", max_len=128, pattern=re.compile(r"[A-Za-z0-9\-_.]*"))
-    cursor = params.str_arg("cursor", max_len=1024, pattern=CURSOR_RE)
-    page_size = params.int_arg("page_size", 100, lo=1, hi=1000, cap=True)
+    prefix = PREFIX.read()
+    cursor = CURSOR.read()
+    page_size = PAGE_SIZE.read()
     assert page_size is not None
     return jsonify(get_inventory().page(prefix, cursor, page_size))
 
 
 @bp.get("/v2/namespaces/<ns>/metadata")
+@operation(
+    "Upstream metadata verbatim plus the layer block",
+    responses={200: "Metadata"},
+    errors=(404, *UPSTREAM),
+    tags=("namespaces",),
+)
 def metadata(ns: str) -> Response:
     params.namespace(ns)
     meta = get_upstream().metadata(ns)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 
 from backend import params
 from backend.extensions import get_freshness, get_settings, get_upstream
+from backend.openapi import UPSTREAM, operation, ref
 from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
 from common.timeutil import now_ms
 
@@ -29,6 +30,15 @@ def _relay(method: str, path: str, data: bytes | None, *, retry: bool, route: st
 
 
 @bp.post("/v2/namespaces/<ns>/query")
+@operation(
+    "Query, forwarded with the freshness cut (X-Layer-Cut); upstream errors pass through",
+    body=ref("Passthrough"),
+    body_example={"rank_by": ["id", "asc"], "limit": 3, "filters": ["status", "Eq", "open"]},
+    responses={200: "Passthrough", "4XX": "UpstreamOrLayerError"},
+    errors=(404, *UPSTREAM),
+    passthrough=True,
+    tags=("proxy",),
+)
 def query(ns: str) -> Response:
     params.namespace(ns)
     body = params.json_object_body()
@@ -47,6 +57,15 @@ def query(ns: str) -> Response:
 
 
 @bp.post("/v2/namespaces/<ns>")
+@operation(
+    "Write, forwarded once with rows stamped; upstream errors pass through",
+    body=ref("Passthrough"),
+    body_example={"upsert_rows": [{"id": 9001, "status": "open"}]},
+    responses={200: "Passthrough", "4XX": "UpstreamOrLayerError"},
+    errors=(404, *UPSTREAM),
+    passthrough=True,
+    tags=("proxy",),
+)
 def write(ns: str) -> Response:
     params.namespace(ns)
     body = stamp_write(params.json_object_body(), get_settings().watermark_attribute, now_ms())
@@ -61,6 +80,7 @@ def write(ns: str) -> Response:
 
 @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
 @bp.route("/v2/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+@operation("Every other turbopuffer route, forwarded verbatim", responses={}, hidden=True)
 def passthrough(rest: str) -> Response:
     parts = rest.split("/")
     if len(parts) >= 2 and parts[0] == "namespaces":

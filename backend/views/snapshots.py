@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 from backend import params
 from backend.errors import BadRequest
 from backend.extensions import get_jobs, get_snapshot_repo, get_snapshots
+from backend.openapi import STORE, UPSTREAM, QueryInt, QueryStr, array, operation, ref
 from backend.snapshots.diff import diff_bodies
 from backend.snapshots.jobs import public_view
 from backend.snapshots.service import parse_request
@@ -16,9 +17,19 @@ from backend.snapshots.service import parse_request
 bp = Blueprint("snapshots", __name__)
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+HISTORY_LIMIT = QueryInt("limit", 50, lo=1, hi=500, cap=True, description="entries.")
+BEFORE = QueryStr("before", max_len=64, description="a SHA or 7+ char prefix: older entries")
 
 
 @bp.post("/v2/namespaces/<ns>/snapshots")
+@operation(
+    "Create a snapshot job",
+    body=ref("SnapshotRequest"),
+    body_example={"field": "status", "source": "origin", "page_size": 100},
+    responses={202: "Job"},
+    errors=(404, 409, 422, *UPSTREAM),
+    tags=("snapshots",),
+)
 def create_snapshot(ns: str) -> tuple[Response, int]:
     params.namespace(ns)
     req = parse_request(params.json_object_body())
@@ -26,12 +37,24 @@ def create_snapshot(ns: str) -> tuple[Response, int]:
 
 
 @bp.get("/v2/namespaces/<ns>/snapshot-jobs")
+@operation(
+    "The namespace's jobs, newest first",
+    responses={200: "JobList"},
+    errors=STORE,
+    tags=("snapshots",),
+)
 def list_jobs(ns: str) -> Response:
     params.namespace(ns)
     return jsonify({"jobs": [public_view(j) for j in get_jobs().list(ns)]})
 
 
 @bp.get("/v2/namespaces/<ns>/snapshot-jobs/<job_id>")
+@operation(
+    "One job",
+    responses={200: "Job"},
+    errors=(404, *STORE),
+    tags=("snapshots",),
+)
 def get_job(ns: str, job_id: str) -> Response:
     params.namespace(ns)
     if not JOB_ID_RE.match(job_id):
@@ -40,15 +63,28 @@ def get_job(ns: str, job_id: str) -> Response:
 
 
 @bp.get("/v2/namespaces/<ns>/history")
+@operation(
+    "Durable snapshot history, newest first",
+    query=(HISTORY_LIMIT, BEFORE),
+    responses={200: array(ref("HistoryEntry"))},
+    errors=(404, 409, *STORE),
+    tags=("snapshots",),
+)
 def history(ns: str) -> Response:
     params.namespace(ns)
-    limit = params.int_arg("limit", 50, lo=1, hi=500, cap=True)
+    limit = HISTORY_LIMIT.read()
     assert limit is not None
-    before = params.str_arg("before", max_len=64)
+    before = BEFORE.read()
     return jsonify(get_snapshot_repo().history(ns, limit, before))
 
 
 @bp.get("/v2/namespaces/<ns>/snapshots/<sha>")
+@operation(
+    "A snapshot body by SHA or prefix",
+    responses={200: "SnapshotBody"},
+    errors=(404, 409, *STORE),
+    tags=("snapshots",),
+)
 def snapshot_body(ns: str, sha: str) -> Response:
     params.namespace(ns)
     repo = get_snapshot_repo()
@@ -56,6 +92,12 @@ def snapshot_body(ns: str, sha: str) -> Response:
 
 
 @bp.get("/v2/namespaces/<ns>/snapshots/<a>/diff/<b>")
+@operation(
+    "What changed between two snapshots",
+    responses={200: "Diff"},
+    errors=(404, 409, *STORE),
+    tags=("snapshots",),
+)
 def snapshot_diff(ns: str, a: str, b: str) -> Response:
     params.namespace(ns)
     repo = get_snapshot_repo()
