@@ -4,6 +4,8 @@ KV stores:
     ``sqlite://PATH``                       relative path (``sqlite://.layer/kv.db``)
     ``sqlite:////abs/path/kv.db``           absolute path (``sqlite:///abs/…`` works too:
                                             leading slashes collapse to one)
+    ``sqlite://PATH?busy_timeout_ms=N``     how long a write waits for a lock before the
+                                            store reports itself unavailable (default 30000)
     ``aerospike://host:port[,host2:port]/namespace``
 
 Object stores:
@@ -65,7 +67,14 @@ def open_kv(url: str) -> KVStore:
         if not rest:
             raise ValueError(f"sqlite URL needs a path: {url!r}")
         mod = _load("backend.stores.kv_sqlite")
-        store: KVStore = mod.SQLiteKV(_path(rest))
+        path, _, query = rest.partition("?")
+        options: dict[str, int] = {}
+        for part in filter(None, query.split("&")):
+            name, _, value = part.partition("=")
+            if name != "busy_timeout_ms" or not value.isdigit():
+                raise ValueError(f"sqlite URL option must be busy_timeout_ms=<int>, got {part!r}")
+            options[name] = int(value)
+        store: KVStore = mod.SQLiteKV(_path(path), **options)
         return store
     # aerospike://host:port[,host2:port]/namespace
     hosts_part, _, namespace = rest.partition("/")

@@ -93,6 +93,39 @@ def test_unusable_sqlite_is_503_naming_the_store(emulator, backend_factory, tmp_
     assert ready.status_code == 503 and "kv" in ready.json()["error"]["message"]
 
 
+def test_locked_sqlite_is_503_naming_the_store(emulator, backend_factory, tmp_path) -> None:
+    import sqlite3
+
+    db = tmp_path / "locked.sqlite"
+    write_docs(emulator.url, "ns", [{"id": 1, "c": "a"}])
+    layer = backend_factory(emulator.url, kv_url=f"sqlite://{db}?busy_timeout_ms=200")
+    assert (
+        requests.get(f"{layer.url}/v2/namespaces/ns/snapshot-jobs", timeout=10).status_code == 200
+    )
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        r = requests.post(
+            f"{layer.url}/v2/namespaces/ns/snapshots",
+            json={"field": "c", "source": "origin"},
+            timeout=10,
+        )
+        assert r.status_code == 503
+        assert (
+            r.json()["error"]["code"] == "store_unavailable"
+            and "kv (sqlite" in r.json()["error"]["message"]
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    r = requests.post(
+        f"{layer.url}/v2/namespaces/ns/snapshots",
+        json={"field": "c", "source": "origin"},
+        timeout=10,
+    )
+    assert r.status_code == 202
+
+
 def test_oversized_body_is_413_json(emulator, backend_factory) -> None:
     layer = backend_factory(emulator.url, max_body_bytes=4096)
     r = requests.post(
