@@ -192,7 +192,7 @@ class ActivityScreen(DashboardScreen):
         spare = self.size.width - fixed - 2 * table.cell_padding * len(COLUMNS) - 2
         ns_w = max(12, min(24, spare - 8))
         table.set_column("ns", width=ns_w)
-        table.set_column("fields", width=max(8, spare - ns_w))
+        table.set_column("fields", width=max(8, min(48, spare - ns_w)))
 
     def _refresh_ages(self) -> None:
         now = self.now_ms()

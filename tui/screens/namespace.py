@@ -355,12 +355,10 @@ class NamespaceScreen(DashboardScreen):
             f"Diff {short_sha(diff.get('from'), 12)} → {short_sha(diff.get('to'), 12)}",
             style="bold",
         )
-        if diff.get("watermark_from") is not None or diff.get("watermark_to") is not None:
-            heading.append(
-                f"\nwatermark {timestamp(diff.get('watermark_from'))[5:]}"
-                f" → {timestamp(diff.get('watermark_to'))[5:]} UTC",
-                style="dim",
-            )
+        wm_from, wm_to = timestamp(diff.get("watermark_from")), timestamp(diff.get("watermark_to"))
+        if wm_from[:10] == wm_to[:10]:  # same day (or both unknown): times only
+            wm_from, wm_to = wm_from[11:] or wm_from, wm_to[11:] or wm_to
+        heading.append(f"\nwatermarks {wm_from} → {wm_to} UTC", style="dim")
         self.histogram.show("diff", diff, heading)
         self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
 
