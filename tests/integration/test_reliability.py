@@ -289,3 +289,50 @@ def test_path_traversal_in_namespace_and_sha(emulator, backend_factory, bad) -> 
         assert 400 <= resp.status < 500, (path, resp.status)
         assert resp.getheader("Content-Type", "").startswith("application/json"), path
         assert body["error"]["code"], path
+
+
+@pytest.mark.s3
+def test_s3_stopped_mid_job_fails_cleanly_and_recovers(
+    private_seaweedfs, emulator_factory, backend_factory, monkeypatch
+) -> None:
+    from tests.integration.helpers import wait_job
+
+    weed = private_seaweedfs
+    assert weed.server is not None
+    for name, value in weed.server.env.items():
+        monkeypatch.setenv(name, value)
+    bucket = weed.server.create_bucket()
+    emu = emulator_factory(index_lag_ms=10)
+    write_docs(emu.url, "ns", [{"id": i, "c": f"v{i % 7}"} for i in range(2000)])
+    layer = backend_factory(
+        emu.url, object_store_url=f"s3://{bucket}/layer", origin_strategy="scan"
+    )
+    set_faults(emu.url, latency_ms=40)
+    r = requests.post(
+        f"{layer.url}/v2/namespaces/ns/snapshots",
+        json={"field": "c", "source": "origin", "page_size": 100},
+        timeout=10,
+    )
+    assert r.status_code == 202
+    time.sleep(0.3)
+    weed.stop()  # S3 goes away while the job is scanning; it fails when it persists
+    job = wait_job(layer.url, "ns", r.json()["id"], timeout=120)
+    assert job["status"] == "failed", job
+    assert (
+        job["error"]["code"] == "store_unavailable"
+        and "object store (s3://" in job["error"]["message"]
+    )
+    assert "sha" not in job
+
+    weed.start()
+    set_faults(emu.url, latency_ms=0)
+    client = weed.server.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    markers = [k for k in keys if "/history/" in k]
+    assert markers == []  # the failed job left no marker (a body without marker is allowed)
+    ok = snapshot(layer.url, "ns", field="c", source="origin")
+    assert ok["status"] == "completed" and ok["sha"]
+    hist = requests.get(f"{layer.url}/v2/namespaces/ns/history", timeout=10).json()
+    assert [h["sha"] for h in hist] == [ok["sha"]]
+    body = requests.get(f"{layer.url}/v2/namespaces/ns/snapshots/{ok['sha']}", timeout=10).json()
+    assert snapshot_sha(body) == ok["sha"]
