@@ -30,6 +30,8 @@ QUICK = {
     "bench.bench_watcher": ["--namespaces", "2000", "--latency-ms", "10"],
     "bench.bench_snapshot": ["--big", "0"],
     "bench.bench_load": ["--workers", "1", "--workers", "4", "--duration", "3"],
+    "bench.bench_dashboard": ["--namespaces", "2000", "--refreshes", "2"],
+    "bench.bench_cache": ["--repeats", "3"],
 }
 
 
