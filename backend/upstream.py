@@ -246,6 +246,27 @@ class Upstream:
                 f"{what}: upstream sent invalid JSON", upstream_status=resp.status_code
             ) from None
 
+    def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        route: str,
+        *,
+        retry: bool,
+        body: dict[str, Any] | None = None,
+        params: Any = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> dict[str, Any]:
+        """Send, map errors, and insist on a JSON object back."""
+        resp = self.send(
+            method, path, params=params, json_body=body, retry=retry, timeout=timeout, route=route
+        )
+        out = self._json(resp, what)
+        if not isinstance(out, dict):
+            raise UpstreamError(f"{what}: unexpected payload", upstream_status=resp.status_code)
+        return out
+
     def list_namespaces(
         self, prefix: str | None = None, cursor: str | None = None, page_size: int = 100
     ) -> dict[str, Any]:
@@ -254,56 +275,26 @@ class Upstream:
             params["prefix"] = prefix
         if cursor:
             params["cursor"] = cursor
-        resp = self.send(
-            "GET", "/v1/namespaces", params=params, retry=True, route="list_namespaces"
+        body = self._call(
+            "GET", "/v1/namespaces", "list namespaces", "list_namespaces", retry=True, params=params
         )
-        body = self._json(resp, "list namespaces")
-        if not isinstance(body, dict) or not isinstance(body.get("namespaces"), list):
-            raise UpstreamError(
-                "list namespaces: unexpected payload", upstream_status=resp.status_code
-            )
+        if not isinstance(body.get("namespaces"), list):
+            raise UpstreamError("list namespaces: unexpected payload", upstream_status=200)
         return body
 
     def metadata(self, ns: str, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
-        resp = self.send(
-            "GET",
-            f"/v2/namespaces/{quote(ns, safe='')}/metadata",
-            retry=True,
-            timeout=timeout,
-            route="metadata",
+        path = f"/v2/namespaces/{quote(ns, safe='')}/metadata"
+        return self._call(
+            "GET", path, f"namespace {ns!r} metadata", "metadata", retry=True, timeout=timeout
         )
-        body = self._json(resp, f"namespace {ns!r} metadata")
-        if not isinstance(body, dict):
-            raise UpstreamError(
-                f"namespace {ns!r} metadata: unexpected payload", upstream_status=resp.status_code
-            )
-        return body
 
     def query(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.send(
-            "POST",
-            f"/v2/namespaces/{quote(ns, safe='')}/query",
-            json_body=body,
-            retry=True,
-            route="query",
-        )
-        out = self._json(resp, f"query on {ns!r}")
-        if not isinstance(out, dict):
-            raise UpstreamError(
-                f"query on {ns!r}: unexpected payload", upstream_status=resp.status_code
-            )
-        return out
+        path = f"/v2/namespaces/{quote(ns, safe='')}/query"
+        return self._call("POST", path, f"query on {ns!r}", "query", retry=True, body=body)
 
     def write(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.send(
-            "POST",
-            f"/v2/namespaces/{quote(ns, safe='')}",
-            json_body=body,
-            retry=False,
-            route="write",
-        )
-        out = self._json(resp, f"write to {ns!r}")
-        return out if isinstance(out, dict) else {}
+        path = f"/v2/namespaces/{quote(ns, safe='')}"
+        return self._call("POST", path, f"write to {ns!r}", "write", retry=False, body=body)
 
     def ping(self) -> None:
         """Raise ``UpstreamError`` unless the upstream answers a one-item listing."""

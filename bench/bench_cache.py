@@ -20,22 +20,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import Proc, backend, emulator, p50, table
-
-
-def run_job(b: Proc, ns: str, **body: Any) -> tuple[dict[str, Any], float]:
-    s = requests.Session()
-    t0 = time.perf_counter()
-    r = s.post(f"{b.url}/v2/namespaces/{ns}/snapshots", json=body, timeout=60)
-    r.raise_for_status()
-    job_id = r.json()["id"]
-    while True:
-        job = s.get(f"{b.url}/v2/namespaces/{ns}/snapshot-jobs/{job_id}", timeout=60).json()
-        if job["status"] != "running":
-            if job["status"] != "completed":
-                raise RuntimeError(f"job failed: {job}")
-            return job, time.perf_counter() - t0
-        time.sleep(0.005)
+from bench.harness import Proc, backend, emulator, p50, run_job, table
 
 
 def warm(b: Proc, ns: str) -> tuple[int, float]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import Proc, backend, emulator, p50, table, timed
+from bench.harness import Proc, backend, emulator, p50, run_job, table, timed
 
 
 def bare_scan(url: str, ns: str, field: str, page_size: int) -> tuple[int, float]:
@@ -40,20 +40,6 @@ def bare_scan(url: str, ns: str, field: str, page_size: int) -> tuple[int, float
         if len(rows) < page_size:
             return n, time.perf_counter() - t0
         last = rows[-1]["id"]
-
-
-def run_job(b: Proc, ns: str, **body: Any) -> tuple[dict[str, Any], float]:
-    t0 = time.perf_counter()
-    r = requests.post(f"{b.url}/v2/namespaces/{ns}/snapshots", json=body, timeout=30)
-    r.raise_for_status()
-    job_id = r.json()["id"]
-    while True:
-        job = requests.get(f"{b.url}/v2/namespaces/{ns}/snapshot-jobs/{job_id}", timeout=30).json()
-        if job["status"] != "running":
-            if job["status"] != "completed":
-                raise RuntimeError(f"job failed: {job}")
-            return job, time.perf_counter() - t0
-        time.sleep(0.02)
 
 
 def rss_peak_kb(pid: int) -> int:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -105,6 +106,22 @@ def backend(upstream: str, **env: str) -> Iterator[Proc]:
     finally:
         proc.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def run_job(b: Proc, ns: str, poll_s: float = 0.01, **body: Any) -> tuple[dict[str, Any], float]:
+    """Create a snapshot job and poll it to completion; (job, seconds from POST to done)."""
+    s = requests.Session()
+    t0 = time.perf_counter()
+    r = s.post(f"{b.url}/v2/namespaces/{ns}/snapshots", json=body, timeout=60)
+    r.raise_for_status()
+    job_id = r.json()["id"]
+    while True:
+        job = s.get(f"{b.url}/v2/namespaces/{ns}/snapshot-jobs/{job_id}", timeout=60).json()
+        if job["status"] != "running":
+            if job["status"] != "completed":
+                raise RuntimeError(f"job failed: {job}")
+            return dict(job), time.perf_counter() - t0
+        time.sleep(poll_s)
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
