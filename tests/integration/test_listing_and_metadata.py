@@ -67,11 +67,8 @@ def test_listing_pages_and_prefix(emulator, backend_factory) -> None:
 def test_listing_bad_inputs(emulator, backend_factory) -> None:
     _seed(emulator.url, ["a"])
     layer = backend_factory(emulator.url)
-    for value in ["abc", "0", "-1", "1.5", ""]:
+    for value in ["abc", "0", "-1", "1.5", ""]:  # empty is not an integer either
         r = requests.get(f"{layer.url}/v2/namespaces", params={"page_size": value}, timeout=10)
-        if value == "":
-            assert r.status_code == 200
-            continue
         assert r.status_code == 400, value
         assert r.json()["error"]["param"] == "page_size"
     huge = requests.get(f"{layer.url}/v2/namespaces", params={"page_size": 10**9}, timeout=10)
@@ -151,7 +148,7 @@ def test_metadata_unknown_and_bad_names(emulator, backend_factory) -> None:
         assert r.status_code in (400, 404), bad
         assert r.headers["Content-Type"].startswith("application/json")
         if r.status_code == 400:
-            assert r.json()["error"]["param"] == "namespace"
+            assert r.json()["error"]["param"] in ("namespace", "path")
 
 
 def test_upstream_down_is_502_and_readyz_names_it(backend_factory) -> None:
