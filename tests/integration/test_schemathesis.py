@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from emulator.server import EmulatorServer
 
 KEY = "schemathesis-admin-key"
-MAX_EXAMPLES = int(os.environ.get("LAYER_SCHEMATHESIS_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("LAYER_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
