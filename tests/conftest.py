@@ -13,6 +13,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.net",
+    "tests.fixtures.kv",
     "tests.fixtures.emulator",
     "tests.fixtures.s3",
     "tests.fixtures.backend",

@@ -12,7 +12,6 @@ counting paths run: decoded generations held in memory, and streaming from the K
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,22 +26,11 @@ from backend.freshness import FreshnessStore
 from backend.snapshots.jobs import JobRunner, JobStore
 from backend.snapshots.origin import count_origin
 from backend.stores.kv_base import KVStore
-from backend.stores.registry import open_kv
 from backend.upstream import Upstream
 from tests.fixtures.backend import make_settings
+from tests.fixtures.kv import KV_BACKENDS, open_test_kv
 from tests.integration.helpers import write_docs
 
-AEROSPIKE = os.environ.get("LAYER_TEST_AEROSPIKE", "")
-AEROSPIKE_NS = os.environ.get("LAYER_TEST_AEROSPIKE_NS", "test")
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "aerospike",
-        marks=pytest.mark.skipif(
-            not AEROSPIKE, reason="LAYER_TEST_AEROSPIKE=host:port not set (no Aerospike server)"
-        ),
-    ),
-]
 FIELDS = ["color", "n", "tags", "flag"]
 _names = itertools.count()
 
@@ -97,14 +85,11 @@ def held(request: pytest.FixtureRequest) -> bool:
     return bool(request.param == "memory")
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=KV_BACKENDS)
 def engine(
     request: pytest.FixtureRequest, emulator: Any, tmp_path: Path, held: bool
 ) -> Iterator[Any]:
-    if request.param == "sqlite":
-        kv: KVStore = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
-    else:
-        kv = open_kv(f"aerospike://{AEROSPIKE}/{AEROSPIKE_NS}")
+    kv: KVStore = open_test_kv(request.param, tmp_path)
     cfg = make_settings(emulator.url, tmp_path, watch_page_size=7)  # several warm pages
     upstream = Upstream(cfg)
     jobs = JobStore(kv, 3600)

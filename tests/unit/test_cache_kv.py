@@ -7,10 +7,8 @@ filter down: what comes back must still include every matching document.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,28 +16,6 @@ import pytest
 from backend.stores.kv_base import KVStore
 from backend.stores.registry import open_kv
 from common.filters import evaluate
-
-AEROSPIKE = os.environ.get("LAYER_TEST_AEROSPIKE", "")
-AEROSPIKE_NS = os.environ.get("LAYER_TEST_AEROSPIKE_NS", "test")
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "aerospike",
-        marks=pytest.mark.skipif(
-            not AEROSPIKE, reason="LAYER_TEST_AEROSPIKE=host:port not set (no Aerospike server)"
-        ),
-    ),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
-    if request.param == "sqlite":
-        store = open_kv(f"sqlite://{tmp_path}/kv.db")
-    else:
-        store = open_kv(f"aerospike://{AEROSPIKE}/{AEROSPIKE_NS}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,29 +22,6 @@ from backend.stores.errors import StoreUnavailable
 from backend.stores.kv_base import KVStore, Record
 from backend.stores.kv_sqlite import SQLiteKV
 from backend.stores.registry import open_kv
-
-AEROSPIKE = os.environ.get("LAYER_TEST_AEROSPIKE", "")
-AEROSPIKE_NS = os.environ.get("LAYER_TEST_AEROSPIKE_NS", "test")
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "aerospike",
-        marks=pytest.mark.skipif(
-            not AEROSPIKE, reason="LAYER_TEST_AEROSPIKE=host:port not set (no Aerospike server)"
-        ),
-    ),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
-    if request.param == "sqlite":
-        store = open_kv(f"sqlite://{tmp_path}/kv/layer.db")
-    else:
-        store = open_kv(f"aerospike://{AEROSPIKE}/{AEROSPIKE_NS}")
-    yield store
-    store.close()
 
 
 @pytest.fixture
