@@ -11,6 +11,7 @@ counting paths run: decoded generations held in memory, and streaming from the K
 
 from __future__ import annotations
 
+import faulthandler
 import itertools
 import time
 from collections.abc import Iterator
@@ -104,14 +105,17 @@ def engine(
 
 def _warm(jobs: JobStore, cache: DocumentCache, ns: str) -> None:
     job, _ = cache.warm(ns)
-    deadline = time.monotonic() + 20
+    # Generous: one CI run on a heavily loaded machine saw a warm of a few documents
+    # take over 20 s; if it happens again, the thread stacks below say where it waited.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         done = jobs.get(ns, job["id"])
         if done["status"] != "running":
             assert done["status"] == "completed", done
             return
         time.sleep(0.01)
-    raise TimeoutError("warm did not finish")
+    faulthandler.dump_traceback(all_threads=True)
+    raise TimeoutError(f"warm did not finish: {jobs.get(ns, job['id'])}")
 
 
 @settings(
