@@ -101,7 +101,6 @@ class Settings:
     origin_strategy: str = "auto"
     cache_namespaces: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 1024 * 1024
-    watcher_enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

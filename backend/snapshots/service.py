@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -297,8 +298,6 @@ class SnapshotService:
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """For tests and shutdown: wait until no watcher snapshot is in flight."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:

@@ -8,6 +8,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from backend import params
+from backend.errors import BadRequest
 from backend.extensions import get_freshness, get_settings, get_upstream
 from backend.openapi import UPSTREAM, operation, ref
 from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
@@ -86,8 +87,6 @@ def passthrough(rest: str) -> Response:
     if len(parts) >= 2 and parts[0] == "namespaces":
         params.namespace(parts[1])
     if any(p in ("", ".", "..") for p in parts):
-        from backend.errors import BadRequest
-
         raise BadRequest("path has empty or dot segments", param="path")
     version = request.path.split("/", 2)[1]
     method = request.method
