@@ -32,8 +32,17 @@ class Lease:
     def __init__(self, kv: KVStore, ttl_ms: int, holder: str | None = None) -> None:
         self.kv = kv
         self.ttl_ms = ttl_ms
-        self.holder = holder or make_holder_id()
+        self._fixed_holder = holder
+        self._holder = holder or make_holder_id()
+        self._pid = os.getpid()
         self.generation: int | None = None
+
+    @property
+    def holder(self) -> str:
+        """This process's holder id; a forked child (a gunicorn worker) gets its own."""
+        if self._fixed_holder is None and self._pid != os.getpid():
+            self._holder, self._pid, self.generation = make_holder_id(), os.getpid(), None
+        return self._holder
 
     def acquire(self) -> bool:
         """Take or renew the lease; True when this process holds it afterwards."""
