@@ -66,6 +66,9 @@ class RunningJob:
         return str(self.job["id"])
 
     def update(self, *, force: bool = False, **changes: Any) -> None:
+        # The save happens under the lock: the heartbeat thread and the job's own thread
+        # both write this record, and a snapshot saved after a newer one would put a
+        # finished job back to "running" (until it went stale and read as interrupted).
         with self.lock:
             self.job.update(changes)
             now = now_ms()
@@ -73,8 +76,7 @@ class RunningJob:
                 return
             self._last_write = now
             self.job["_heartbeat_ms"] = now
-            snapshot = dict(self.job)
-        self.runner.store.save(snapshot)
+            self.runner.store.save(dict(self.job))
 
     def heartbeat(self) -> None:
         self.update(force=True)
