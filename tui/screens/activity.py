@@ -26,7 +26,7 @@ from common.api_client import LayerClientError
 from tui.format import age, clock_time, short_sha, timestamp
 from tui.messages import ActivityLoaded, ApiFailed, describe_error
 from tui.screens.base import Banner, DashboardScreen
-from tui.widgets.table import FixedWidthTable
+from tui.widgets.table import FixedWidthTable, cursor_key
 
 LOOKBACK_MS = 24 * 3600 * 1000
 PAGE = 500
@@ -204,13 +204,7 @@ class ActivityScreen(DashboardScreen):
                 continue
 
     def _selected_key(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
+        return cursor_key(self.table)
 
     def _update_title(self) -> None:
         scope = f" · namespace {self.namespace}" if self.namespace else ""

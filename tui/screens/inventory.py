@@ -26,7 +26,7 @@ from common.api_client import LayerClientError
 from tui.format import age, clock_time, human_bytes, human_count
 from tui.messages import InventoryFailed, InventoryPage, describe_error
 from tui.screens.base import Banner, DashboardScreen
-from tui.widgets.table import FixedWidthTable
+from tui.widgets.table import FixedWidthTable, cursor_key
 
 # (key, label, width); the name column's width follows the data.
 COLUMNS: list[tuple[str, str, int]] = [
@@ -333,12 +333,7 @@ class InventoryScreen(DashboardScreen):
     def _anchor(self) -> tuple[str, int] | None:
         """The cursor's namespace and its line within the viewport."""
         table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
+        key = cursor_key(table)
         if key is None:
             return None
         return key, table.cursor_row - int(table.scroll_y)

@@ -44,6 +44,7 @@ from tui.messages import (
 from tui.screens.base import Banner, DashboardScreen
 from tui.widgets.histogram import Histogram
 from tui.widgets.jobs import JobItem
+from tui.widgets.table import cursor_key
 
 HISTORY_PAGE = 50
 JOB_POLL_S = 0.5
@@ -308,13 +309,7 @@ class NamespaceScreen(DashboardScreen):
                 table.move_cursor(row=table.get_row_index(key))
 
     def _cursor_sha(self) -> str | None:
-        table = self.history_table
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
+        return cursor_key(self.history_table)
 
     def _maybe_load_more(self) -> None:
         if not self.history_done and not self._history_loading and self.history:

@@ -8,7 +8,18 @@ from typing import Any
 from rich.text import Text
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowKey
+from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowDoesNotExist, RowKey
+
+
+def cursor_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the cursor, or None for an empty table."""
+    if table.row_count == 0:
+        return None
+    try:
+        value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except RowDoesNotExist:
+        return None
+    return value
 
 
 class FixedWidthTable(DataTable[Any]):
