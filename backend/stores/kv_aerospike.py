@@ -289,29 +289,14 @@ class AerospikeKV(KVStore):
         total = 0
         chunk: list[Any] = []
 
-        def flush() -> None:
-            if not chunk:
-                return
-            try:
-                result = self._db().batch_write(BatchRecords(list(chunk)))
-            except aex.AerospikeError as exc:
-                raise self._unavailable(exc) from exc
-            failed = [br for br in result.batch_records if br.result != 0]
-            if failed:
-                raise StoreUnavailable(
-                    self.store_name,
-                    f"{len(failed)} of {len(chunk)} batch writes failed (first: result {failed[0].result})",
-                )
-            chunk.clear()
-
         for key, value in items:
             chunk.append(
                 Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy)
             )
             total += 1
             if len(chunk) >= BATCH_CHUNK:
-                flush()
-        flush()
+                self._batch_write(chunk)
+        self._batch_write(chunk)
         return total
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
