@@ -1,7 +1,8 @@
 """gunicorn configuration for the Procfile's ``web`` process.
 
-gthread workers (``WEB_CONCURRENCY`` × ``LAYER_THREADS``), bound to ``$PORT``, access
-log to stdout, no ``--preload``: every worker builds its own app after fork, so no
+gthread workers (``WEB_CONCURRENCY`` × ``LAYER_THREADS``), bound to ``$PORT``, no
+gunicorn access log (Layer writes its own JSON access line per request, with the request
+id: ``backend/wsgi.py``), no ``--preload``: every worker builds its own app after fork, so no
 client (requests, boto3, Aerospike, SQLite) is shared across processes. The watcher is
 not started here; it runs as the ``worker`` process (``layer watcher``).
 """
@@ -17,7 +18,7 @@ threads = int(os.environ.get("LAYER_THREADS", "8"))
 timeout = int(os.environ.get("LAYER_WORKER_TIMEOUT_S", "120"))
 graceful_timeout = int(os.environ.get("LAYER_GRACEFUL_TIMEOUT_S", "30"))  # > LAYER_JOB_GRACE_S
 keepalive = 5
-accesslog = "-"
+accesslog = None
 errorlog = "-"
 preload_app = False
 wsgi_app = "backend.wsgi:app"

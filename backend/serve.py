@@ -63,7 +63,7 @@ def serve(
         "threads": threads,
         "timeout": 120,
         "graceful_timeout": int(job_grace_s) + 10,
-        "accesslog": "-",
+        "accesslog": None,  # Layer logs each request itself (observability.py)
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
     }

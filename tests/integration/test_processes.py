@@ -4,6 +4,7 @@ watchers, lease failover after kill -9, fencing of a paused leader, graceful shu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -187,6 +188,24 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     # metrics are served and merged across workers
     text = requests.get(f"{url}/metrics", timeout=5).text
     assert "layer_upstream_request_seconds" in text and "layer_snapshot_jobs_total" in text
+
+    # the Procfile path logs like `layer serve`: one JSON access line per request, with
+    # the caller's request id, and no second (gunicorn) access line for it
+    r = requests.get(f"{url}/v2/namespaces", headers={"X-Request-Id": "trace-me-42"}, timeout=5)
+    assert r.headers["X-Request-Id"] == "trace-me-42"
+    port = url.rsplit(":", 1)[1]
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    lines: list[str] = []
+
+    def logged() -> bool:
+        lines[:] = [ln for ln in log_path.read_text().splitlines() if "trace-me-42" in ln]
+        return bool(lines)
+
+    wait_for(logged, timeout=5, what="the access line")
+    assert len(lines) == 1, lines
+    rec = json.loads(lines[0])
+    assert rec["logger"] == "layer.access" and rec["route"] == "/v2/namespaces"
+    assert rec["status"] == 200 and rec["request_id"] == "trace-me-42"
 
 
 def test_paused_leader_is_fenced(procs, emulator_factory, tmp_path) -> None:

@@ -225,3 +225,32 @@ def test_session_is_recreated_after_fork(up: Upstream, monkeypatch: pytest.Monke
     assert up.session is first
     monkeypatch.setattr("os.getpid", lambda: 999999)
     assert up.session is not first
+
+
+@responses.activate
+def test_request_is_built_as_a_session_would(up: Upstream) -> None:
+    """The client skips ``Session``; the request it builds must match what one would send."""
+    responses.post(f"{BASE}/v2/namespaces/products/query", json={"rows": []})
+    responses.delete(f"{BASE}/v2/namespaces/products", json={})
+    responses.get(LIST, json={"namespaces": []})
+    up.send(
+        "POST",
+        "/v2/namespaces/products/query",
+        params=b"a=1&b=x%20y",
+        data=b'{"limit":1}',
+        headers={"Content-Type": "application/json", "X-Trace": "t1"},
+        retry=True,
+    )
+    up.send("DELETE", "/v2/namespaces/products", retry=False)
+    up.list_namespaces(prefix="pro d", page_size=5)
+    query, delete, listing = (c.request for c in responses.calls)
+    assert query.url == f"{BASE}/v2/namespaces/products/query?a=1&b=x%20y"
+    assert query.body == b'{"limit":1}'
+    assert query.headers["Content-Length"] == "11"
+    assert query.headers["Content-Type"] == "application/json"
+    assert query.headers["X-Trace"] == "t1"
+    assert query.headers["Authorization"] == "Bearer tpuf_secret_key"
+    assert query.headers["User-Agent"] == "layer/0.1"
+    assert delete.headers["Content-Length"] == "0" and delete.body is None
+    assert listing.url == f"{LIST}?page_size=5&prefix=pro+d"
+    assert "Content-Length" not in listing.headers
