@@ -27,7 +27,9 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import requote_uri
+from requests.utils import get_encoding_from_headers, requote_uri
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import BaseHTTPResponse
 
 from backend.errors import UpstreamError, UpstreamNotFound, UpstreamTimeout
 from common.settings import Settings
@@ -76,6 +78,57 @@ def _error_text(resp: requests.Response) -> str:
     return resp.text[:200]
 
 
+class _Adapter(HTTPAdapter):
+    """``HTTPAdapter`` without per-call work Layer never needs.
+
+    With no proxy and no client certificate, the connection pool for a base URL is
+    looked up once instead of on every call (``select_proxy`` and the pool-key
+    normalisation parse the URL several times), and responses get no cookie jar. ``send``
+    itself is the base class's, so tests that stub it with ``responses`` still do.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pools: dict[tuple[str, bool | str], ConnectionPool] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> ConnectionPool:
+        if proxies or cert or verify is None:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        origin = "/".join(str(request.url).split("/", 3)[:3])  # scheme://host:port
+        pool = self._pools.get((origin, verify))
+        if pool is None:
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pools[(origin, verify)] = pool
+        return pool
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
+        return request.path_url if not proxies else super().request_url(request, proxies)
+
+    def build_response(
+        self, req: requests.PreparedRequest, resp: BaseHTTPResponse
+    ) -> requests.Response:
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason or ""
+        response.url = str(req.url)
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
 class Upstream:
     """Turbopuffer over HTTP. Thread-safe; one instance per process."""
 
@@ -98,7 +151,7 @@ class Upstream:
         self._on_request = on_request
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
-        self._adapter: HTTPAdapter | None = None
+        self._adapter: _Adapter | None = None
         self._proxies: dict[str, str] = {}
         self._verify: bool | str = True
         self._headers: dict[str, str] = {}
@@ -124,7 +177,7 @@ class Upstream:
                     )
                     s.proxies, s.verify = self._proxies, self._verify
                     s.trust_env = False
-                    adapter = HTTPAdapter(
+                    adapter = _Adapter(
                         pool_connections=4, pool_maxsize=self.pool_size, max_retries=0
                     )
                     s.mount("http://", adapter)

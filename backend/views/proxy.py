@@ -44,13 +44,14 @@ def query(ns: str) -> Response:
     params.namespace(ns)
     body = params.json_object_body()
     cut = decide_cut(body, get_freshness().get(ns))
-    body = apply_cut(body, get_settings().watermark_attribute, cut)
+    # No cut: the caller's bytes go upstream as they came (no re-serialisation).
+    data = (
+        request.get_data(cache=True)
+        if cut.watermark_ms is None
+        else orjson.dumps(apply_cut(body, get_settings().watermark_attribute, cut))
+    )
     out = _relay(
-        "POST",
-        f"/v2/namespaces/{quote(ns, safe='')}/query",
-        orjson.dumps(body),
-        retry=True,
-        route="query",
+        "POST", f"/v2/namespaces/{quote(ns, safe='')}/query", data, retry=True, route="query"
     )
     out.headers["X-Layer-Cut"] = cut.header
     out.headers["Content-Type"] = "application/json"

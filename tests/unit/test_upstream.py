@@ -254,3 +254,25 @@ def test_request_is_built_as_a_session_would(up: Upstream) -> None:
     assert delete.headers["Content-Length"] == "0" and delete.body is None
     assert listing.url == f"{LIST}?page_size=5&prefix=pro+d"
     assert "Content-Length" not in listing.headers
+
+
+def test_adapter_reuses_one_pool_per_origin_and_honours_proxies() -> None:
+    from backend.upstream import _Adapter
+
+    adapter = _Adapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+
+    def prep(url: str) -> requests.PreparedRequest:
+        return requests.Request("GET", url).prepare()
+
+    a = adapter.get_connection_with_tls_context(prep(f"{BASE}/v1/namespaces"), True)
+    b = adapter.get_connection_with_tls_context(prep(f"{BASE}/v2/namespaces/x/query?y=1"), True)
+    other = adapter.get_connection_with_tls_context(prep("http://other.test:81/v1/x"), True)
+    assert a is b and a is not other and (other.host, other.port) == ("other.test", 81)
+    assert adapter.request_url(prep(f"{BASE}/v2/x?y=1"), {}) == "/v2/x?y=1"
+    # with a proxy the base class decides: a proxy pool, and the full URL on the wire
+    proxies = {"http": "http://proxy.test:3128"}
+    via = adapter.get_connection_with_tls_context(prep(f"{BASE}/v1/x"), True, proxies)
+    assert via is not a and via.proxy is not None and via.proxy.host == "proxy.test"
+    assert adapter.request_url(prep(f"{BASE}/v1/x"), proxies) == f"{BASE}/v1/x"
+    adapter.close()
+    assert adapter.get_connection_with_tls_context(prep(f"{BASE}/v1/x"), True) is not a
