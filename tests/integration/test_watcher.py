@@ -115,3 +115,52 @@ def test_scheduled_watcher_fills_the_listing(emulator_factory, backend_factory) 
             break
         time.sleep(0.1)
     assert row["is_stable"] is True and row["stable_as_of_ms"] is not None
+
+
+def test_tick_records_every_namespace_across_write_batches(emulator_factory, tmp_path) -> None:
+    """More namespaces than one write batch: every record is written, and the stable hook
+    runs for each namespace only once its record is in the store."""
+    from backend import watcher as watcher_mod
+
+    emu = emulator_factory(many={"b-": watcher_mod.WRITE_BATCH * 2 + 7}, index_lag_ms=0)
+    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    seen: list[str] = []
+
+    def hook(ns, meta, prev, new) -> None:
+        rec = w.freshness.get(ns)
+        assert rec == new, "the hook ran before the record was written"
+        seen.append(ns)
+
+    w.on_stable = hook
+    r = w.tick()
+    n = watcher_mod.WRITE_BATCH * 2 + 7
+    assert r.namespaces == n and r.errors == 0
+    stored = w.freshness.get_all()
+    assert len(stored) == n and all(f.last_poll_ms is not None for f in stored.values())
+    assert sorted(seen) == sorted(ns for ns, f in r.polled.items() if f.is_stable)
+    # the second tick reads the records back: a stable namespace keeps moving its watermark
+    first = {ns: f.stable_as_of for ns, f in stored.items()}
+    time.sleep(0.005)
+    w.tick()
+    again = w.freshness.get_all()
+    assert all(
+        again[ns].stable_as_of > first[ns] for ns in first if again[ns].is_stable and first[ns]
+    )
+
+
+def test_tick_survives_a_store_that_refuses_writes(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(index_lag_ms=0)
+    write_docs(emu.url, "ns", [{"id": 1}])
+    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    calls: list[str] = []
+    w.on_stable = lambda ns, meta, prev, new: calls.append(ns)
+
+    def refuse(items) -> None:
+        from backend.stores.errors import StoreUnavailable
+
+        raise StoreUnavailable("kv", "disk full")
+
+    w.freshness.put_many = refuse  # type: ignore[method-assign]
+    r = w.tick()
+    assert r.leader and r.namespaces == 1
+    assert calls == [], "no hook for a namespace whose record was not written"
