@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -53,6 +54,20 @@ class FieldCounter:
             self.counts[k] += n
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        rows = rows if isinstance(rows, list) else list(rows)
+        # Fast path, counted in C: a page whose values are all strings (or absent). Any
+        # other value type goes through the tagged loop below, so True and 1, which a
+        # plain Counter would merge, stay apart.
+        try:
+            raw = Counter(map(methodcaller("get", self.name), rows))
+        except TypeError:  # an unhashable value (an array attribute)
+            raw = None
+        if raw is not None and all(type(v) is str or v is None for v in raw):
+            counts = self.counts
+            for v, n in raw.items():
+                if v is not None:
+                    counts[("s", v)] += n
+            return
         name, counts = self.name, self.counts
         for row in rows:
             value = row.get(name)

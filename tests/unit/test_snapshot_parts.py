@@ -6,6 +6,8 @@ import hashlib
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backend.errors import BadRequest
 from backend.snapshots import layout
@@ -172,3 +174,36 @@ def test_parse_request_rejects_deep_filters() -> None:
     with pytest.raises(BadRequest) as info:
         parse_request({"field": "a", "filters": f})
     assert info.value.extra["param"] == "filters"
+
+
+def _count_row_by_row(rows: list[dict[str, object]]) -> dict[tuple[str, object], int]:
+    c = FieldCounter("f")
+    for row in rows:
+        c.add(row.get("f"))
+    return dict(c.counts)
+
+
+VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-2, 2, allow_nan=False),
+    st.sampled_from(["a", "b", "", "1", "True"]),
+    st.lists(st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 2), st.booleans()), max_size=3),
+)
+
+
+@given(st.lists(st.one_of(st.fixed_dictionaries({"f": VALUE}), st.just({})), max_size=40))
+def test_add_rows_counts_like_one_value_at_a_time(rows: list[dict[str, object]]) -> None:
+    """The C-counted fast path (all strings) and the tagged loop agree with ``add``."""
+    c = FieldCounter("f")
+    c.add_rows(rows)
+    assert dict(c.counts) == _count_row_by_row(rows)
+
+
+def test_add_rows_keeps_true_and_1_apart_within_a_page() -> None:
+    c = FieldCounter("f")
+    c.add_rows([{"f": 1}, {"f": True}, {"f": "x"}, {"f": None}, {}, {"f": "x"}])
+    assert dict(c.counts) == {("n", 1): 1, ("b", True): 1, ("s", "x"): 2}
+    c.add_rows([{"f": "x"}, {"f": "y"}, {}])  # an all-string page: the fast path
+    assert dict(c.counts) == {("n", 1): 1, ("b", True): 1, ("s", "x"): 3, ("s", "y"): 1}
