@@ -72,7 +72,7 @@ def bench_namespace(
     base_s, layer_s, agg_s = p50(base_runs), p50(scan_runs), p50(agg_runs)
     rows.append(
         (
-            f"{ns}: origin scan docs/s (page {page_size}, job end to end)",
+            f"{ns}: origin scan docs/s (page {page_size}, job created→finished)",
             f"{n / layer_s:,.0f}",
             f"{n / base_s:,.0f} bare loop",
             f"{(n / layer_s) / (n / base_s):.2f}x",
@@ -93,12 +93,11 @@ def bench_namespace(
         ).raise_for_status(),
         30,
     )
-    stored_ms = [
-        run_job(scan_b, ns, field="category", source="stored")[1] * 1000 for _ in range(10)
-    ]
+    # as a client sees it: from the POST until a poll finds the job completed
+    stored_ms = timed(lambda: run_job(scan_b, ns, field="category", source="stored"), 10)
     rows.append(
         (
-            f"{ns}: stored job p50 ms vs origin job",
+            f"{ns}: stored job p50 ms (POST to completed seen) vs origin job",
             f"{p50(stored_ms):.1f}",
             f"{layer_s * 1000:.0f} origin",
             f"{layer_s * 1000 / p50(stored_ms):.0f}x faster",
