@@ -76,6 +76,12 @@ def wrk(url: str, duration: int, connections: int) -> tuple[float, float, int]:
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(m.group(1)) if m else 0
+    # connect/read/write errors and timeouts are failures too, not just non-2xx answers
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    if p99 != p99:  # nan: show what wrk printed instead of hiding it
+        print(f"  could not read the p99 from wrk's output:\n{out}", file=sys.stderr)
     return rps, p99, errors
 
 
@@ -123,7 +129,7 @@ def main() -> int:
                     rps, p99, errors = wrk(g.url + path, a.duration, a.connections)
                     rows.append(
                         (
-                            f"{label}, {workers} worker(s): req/s, p99 ms, non-2xx",
+                            f"{label}, {workers} worker(s): req/s, p99 ms, errors",
                             f"{rps:,.0f} / {p99:.1f} / {errors}",
                             f"{direct_rps:,.0f} / {direct_p99:.1f} emulator list",
                             f"{rps / direct_rps:.2f}x",

@@ -9,12 +9,15 @@ Equality indexes make selective filters cheap: for an attribute used by ``Eq``/`
 (scalar values) or ``Contains``/``ContainsAny``, the first such filter builds a map
 from value to document positions (array elements for the second kind). ``candidates``
 returns positions that include every match (a superset), or None when the filter
-gives no handle; the caller still evaluates the full filter on each candidate, so an
+gives no handle; ``Lt``/``Lte``/``Gt``/``Gte`` with a number use a sorted index of the
+attribute's numeric values (bisected), plus, for ``Lt``/``Lte``, the documents where it
+is null or missing, which those match (``common/filters.py``); the caller still evaluates the full filter on each candidate, so an
 index can only make a count faster, never different.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -33,13 +36,63 @@ def _indexable(v: Any) -> bool:
     return isinstance(v, str | int | float) or v is True or v is False
 
 
+RANGE_OPS = frozenset({"Lt", "Lte", "Gt", "Gte"})
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+class RangeIndex:
+    """One attribute's numeric values in order, their positions, and where it is null."""
+
+    __slots__ = ("values", "positions", "nulls")
+
+    def __init__(self, docs: list[dict[str, Any]], attr: str) -> None:
+        pairs = []
+        nulls = []
+        for pos, doc in enumerate(docs):
+            v = doc.get(attr)
+            if v is None:
+                nulls.append(pos)
+            elif _is_number(v):
+                pairs.append((v, pos))
+        pairs.sort()
+        self.values = [v for v, _ in pairs]
+        self.positions = [p for _, p in pairs]
+        self.nulls = nulls
+
+    def matching(self, op: str, value: float) -> set[int]:
+        if op == "Lt":
+            out = set(self.positions[: bisect.bisect_left(self.values, value)])
+        elif op == "Lte":
+            out = set(self.positions[: bisect.bisect_right(self.values, value)])
+        elif op == "Gt":
+            out = set(self.positions[bisect.bisect_right(self.values, value) :])
+        else:
+            out = set(self.positions[bisect.bisect_left(self.values, value) :])
+        if op in ("Lt", "Lte"):
+            out.update(self.nulls)
+        return out
+
+
 class Generation:
-    __slots__ = ("docs", "_indexes", "_lock")
+    __slots__ = ("docs", "_indexes", "_ranges", "_lock")
 
     def __init__(self, docs: list[dict[str, Any]]) -> None:
         self.docs = docs
         self._indexes: dict[tuple[str, bool], dict[Any, list[int]]] = {}
+        self._ranges: dict[str, RangeIndex] = {}
         self._lock = threading.Lock()
+
+    def range_index(self, attr: str) -> RangeIndex:
+        with self._lock:
+            idx = self._ranges.get(attr)
+        if idx is None:
+            idx = RangeIndex(self.docs, attr)
+            with self._lock:
+                self._ranges[attr] = idx
+        return idx
 
     def index(self, attr: str, elements: bool) -> dict[Any, list[int]]:
         with self._lock:
@@ -75,6 +128,8 @@ class Generation:
         if len(f) != 3 or not isinstance(head, str):
             return None
         op, value = f[1], f[2]
+        if op in RANGE_OPS and _is_number(value):
+            return self.range_index(head).matching(op, value)
         if op == "Eq":
             values = [value]
         elif op in ("In", "Contains", "ContainsAny"):

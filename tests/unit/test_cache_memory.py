@@ -30,8 +30,11 @@ def test_selective_filters_narrow() -> None:
     both = gen.candidates(
         ["And", [["b", "Eq", "b3"], ["n", "Lt", 2], ["t", "ContainsAny", ["t1"]]]]
     )
-    assert both == {i for i in range(100) if i % 10 == 3 and i % 7 == 1}
-    assert gen.candidates(["Or", [["b", "Eq", "b3"], ["n", "Lt", 2]]]) is None
+    assert both == {i for i in range(100) if i % 10 == 3 and i % 7 == 1 and i % 3 < 2}
+    assert gen.candidates(["Or", [["b", "Eq", "b3"], ["n", "Gte", 2]]]) == {
+        i for i in range(100) if i % 10 == 3 or i % 3 == 2
+    }
+    assert gen.candidates(["Or", [["b", "Eq", "b3"], ["b", "Glob", "b*"]]]) is None
     assert gen.candidates(["Not", ["b", "Eq", "b3"]]) is None
     assert gen.candidates(["b", "In", []]) == set()
     assert gen.candidates(["n", "Eq", 1.0]) == {i for i in range(100) if i % 3 == 1}
@@ -49,3 +52,25 @@ def test_budget_evicts_least_recent_and_old_generations() -> None:
     assert mem.get("a", 1) is None and mem.get("a", 2) is not None
     mem.forget("a")
     assert mem.get("a", 2) is None
+
+
+def test_range_index_bisects_numbers_and_keeps_nulls_for_lt() -> None:
+    ds: list[dict[str, Any]] = [
+        {"p": 5},
+        {"p": 1.5},
+        {},
+        {"p": None},
+        {"p": "3"},
+        {"p": True},
+        {"p": 3},
+        {"p": [1, 2]},
+        {"p": 3.0},
+    ]
+    gen = GenerationMemory().put("ns", 1, ds)
+    assert gen.candidates(["p", "Lt", 3]) == {1, 2, 3}  # 1.5, missing, null
+    assert gen.candidates(["p", "Lte", 3]) == {1, 2, 3, 6, 8}
+    assert gen.candidates(["p", "Gt", 3]) == {0}
+    assert gen.candidates(["p", "Gte", 3]) == {0, 6, 8}
+    assert gen.candidates(["p", "Gt", "2"]) is None  # a string bound: no handle
+    for f in (["p", "Lt", 3], ["p", "Lte", 3], ["p", "Gt", 3], ["p", "Gte", 3]):
+        assert gen.candidates(f) == {i for i, d in enumerate(ds) if evaluate(f, d)}, f
