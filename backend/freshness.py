@@ -45,9 +45,6 @@ class FreshnessStore:
         """Every record, in one scan (the watcher reads them once per tick)."""
         return {ns: Freshness.from_dict(rec.value) for ns, rec in self.kv.scan(SET)}
 
-    def put(self, ns: str, f: Freshness) -> None:
-        self.kv.put(SET, ns, f.to_dict())
-
     def put_many(self, items: list[tuple[str, Freshness]]) -> None:
         """Write a batch of records in one store transaction (one round trip)."""
         self.kv.put_many(SET, [(ns, f.to_dict()) for ns, f in items])

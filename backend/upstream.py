@@ -150,22 +150,23 @@ class Upstream:
         self._rand = rand
         self._on_request = on_request
         self._lock = threading.Lock()
-        self._session: requests.Session | None = None
         self._adapter: _Adapter | None = None
         self._proxies: dict[str, str] = {}
         self._verify: bool | str = True
-        self._headers: dict[str, str] = {}
+        self._headers = {"Accept-Encoding": "identity", "User-Agent": "layer/0.1"}
+        if self._key:
+            self._headers["Authorization"] = f"Bearer {self._key}"
         self._pid = 0
 
     # -- transport ---------------------------------------------------------------------
     @property
-    def session(self) -> requests.Session:
-        """The per-process session; rebuilt after a fork so no socket is shared."""
+    def adapter(self) -> _Adapter:
+        """This process's connection pool; rebuilt after a fork so no socket is shared."""
         pid = os.getpid()
-        if self._session is None or self._pid != pid:
+        adapter = self._adapter
+        if adapter is None or self._pid != pid:
             with self._lock:
-                if self._session is None or self._pid != pid:
-                    s = requests.Session()
+                if self._adapter is None or self._pid != pid:
                     # Resolve proxies and the CA bundle from the environment once, not on
                     # every request (requests re-reads os.environ per call: ~25% of the
                     # CPU of a small upstream call in the listing fan-out).
@@ -175,31 +176,22 @@ class Upstream:
                         or os.environ.get("CURL_CA_BUNDLE")
                         or True
                     )
-                    s.proxies, s.verify = self._proxies, self._verify
-                    s.trust_env = False
-                    adapter = _Adapter(
+                    self._adapter = _Adapter(
                         pool_connections=4, pool_maxsize=self.pool_size, max_retries=0
                     )
-                    s.mount("http://", adapter)
-                    s.mount("https://", adapter)
-                    self._headers = {"Accept-Encoding": "identity", "User-Agent": "layer/0.1"}
-                    if self._key:
-                        self._headers["Authorization"] = f"Bearer {self._key}"
-                    s.headers.update(self._headers)
-                    self._adapter = adapter
-                    self._session, self._pid = s, pid
-        return self._session
+                    self._pid = pid
+                adapter = self._adapter
+        return adapter
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._adapter is not None:
+            self._adapter.close()
+            self._adapter = None
 
     def _prepare(
         self, method: str, path: str, params: Any, data: bytes | None, headers: Mapping[str, str]
     ) -> requests.PreparedRequest:
         """What ``Session.prepare_request`` would build, without its per-call merging."""
-        self.session  # noqa: B018 - (re)builds the pool, headers and proxies in this process
         url = self.base_url + path
         if params:
             query = (
@@ -236,9 +228,8 @@ class Upstream:
         t0 = time.perf_counter()
         status: int | None = None
         try:
+            adapter = self.adapter  # first: it also resolves proxies and the CA bundle
             prep = self._prepare(method, path, params, data, headers or {})
-            adapter = self._adapter
-            assert adapter is not None  # built with the session, in _prepare
             resp = adapter.send(
                 prep, timeout=timeout or self.timeout, verify=self._verify, proxies=self._proxies
             )

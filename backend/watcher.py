@@ -164,17 +164,6 @@ class Watcher:
         self._record(batch)
         return result
 
-    def poll(self, ns: str) -> Freshness:
-        """Poll one namespace and record what it showed; never raises for upstream trouble."""
-        try:
-            prev = self.freshness.get(ns)
-        except StoreError as exc:
-            log.error("watcher cannot read freshness", extra={"namespace": ns, "error": str(exc)})
-            prev = Freshness()
-        obs = self.observe(ns, prev)
-        self._record([obs])
-        return obs.new
-
     def observe(self, ns: str, prev: Freshness) -> Observation:
         """One metadata poll turned into the namespace's next freshness record."""
         start = now_ms()

@@ -9,10 +9,11 @@ Equality indexes make selective filters cheap: for an attribute used by ``Eq``/`
 (scalar values) or ``Contains``/``ContainsAny``, the first such filter builds a map
 from value to document positions (array elements for the second kind). ``candidates``
 returns positions that include every match (a superset), or None when the filter
-gives no handle; ``Lt``/``Lte``/``Gt``/``Gte`` with a number use a sorted index of the
+gives no handle. ``Lt``/``Lte``/``Gt``/``Gte`` with a number use a sorted index of the
 attribute's numeric values (bisected), plus, for ``Lt``/``Lte``, the documents where it
-is null or missing, which those match (``common/filters.py``); the caller still evaluates the full filter on each candidate, so an
-index can only make a count faster, never different.
+is null or missing, which those match (``common/filters.py``). The caller still
+evaluates the full filter on each candidate, so an index can only make a count faster,
+never different.
 """
 
 from __future__ import annotations

@@ -220,11 +220,11 @@ def test_error_messages_never_carry_the_upstream_key(up: Upstream) -> None:
     assert "tpuf_secret_key" not in str(info.value.body())
 
 
-def test_session_is_recreated_after_fork(up: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = up.session
-    assert up.session is first
+def test_pool_is_recreated_after_fork(up: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = up.adapter
+    assert up.adapter is first
     monkeypatch.setattr("os.getpid", lambda: 999999)
-    assert up.session is not first
+    assert up.adapter is not first
 
 
 @responses.activate
