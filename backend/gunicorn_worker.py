@@ -1,0 +1,98 @@
+"""gunicorn's gthread worker, answering the requests gunicorn refuses itself in JSON.
+
+gunicorn parses the request line and headers before Layer sees anything; what it
+refuses there (a request line over ``limit_request_line``, too many or too large
+headers, a bad ``Content-Length``, both ``Content-Length`` and chunked, an unknown
+``Transfer-Encoding``, …) it answers with an HTML page. This worker writes Layer's error
+contract instead: the same statuses, ``{"error": {"code", "message", "param"}}``.
+Everything else is gunicorn's own ``ThreadWorker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from gunicorn import util
+from gunicorn.http import errors as gerr
+from gunicorn.workers.gthread import ThreadWorker
+
+WORKER_CLASS = "backend.gunicorn_worker.JsonErrorWorker"
+# What gunicorn refuses before Layer sees a request (gunicorn's defaults, stated here so
+# the README and both servers agree): a longer request line is 414, more or larger
+# header fields 431.
+LIMITS = {
+    "limit_request_line": 4094,  # bytes of "METHOD /path?query HTTP/1.1"
+    "limit_request_fields": 100,  # header fields
+    "limit_request_field_size": 8190,  # bytes of one header field, name and value
+}
+
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    414: "URI Too Long",
+    417: "Expectation Failed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+
+
+def describe(exc: BaseException) -> tuple[int, str, str, str | None]:
+    """(status, code, message, param) for an error gunicorn raised while parsing."""
+    if isinstance(exc, gerr.InvalidResponseHeader | gerr.InvalidResponseHeaderName):
+        return 500, "internal", "internal error; see the server log", None
+    if isinstance(exc, gerr.LimitRequestLine):
+        return 414, "uri_too_long", f"request line too long: {exc}", "path"
+    if isinstance(exc, gerr.LimitRequestHeaders):
+        return 431, "request_header_fields_too_large", f"headers refused: {exc}", "headers"
+    if isinstance(exc, gerr.UnsupportedTransferCoding):
+        return 501, "not_implemented", f"unsupported Transfer-Encoding: {exc}", "headers"
+    if isinstance(exc, gerr.ExpectationFailed):
+        return 417, "expectation_failed", f"{exc}", "headers"
+    if isinstance(exc, gerr.ForbiddenProxyRequest):
+        return 403, "forbidden", "request forbidden", None
+    if isinstance(
+        exc, gerr.InvalidRequestLine | gerr.InvalidRequestMethod | gerr.InvalidHTTPVersion
+    ):
+        return 400, "bad_request", f"malformed request line: {exc}", "request_line"
+    if isinstance(exc, gerr.InvalidHeader | gerr.InvalidHeaderName | gerr.ObsoleteFolding):
+        return 400, "bad_request", f"malformed header: {exc}", "headers"
+    if isinstance(
+        exc, gerr.InvalidChunkSize | gerr.ChunkMissingTerminator | gerr.InvalidChunkExtension
+    ):
+        return 400, "bad_request", f"malformed chunked body: {exc}", "body"
+    if isinstance(exc, gerr.ConfigurationProblem):
+        return 500, "internal", "internal error; see the server log", None
+    if isinstance(exc, gerr.ParseException):
+        return 400, "bad_request", f"malformed request: {exc}", None
+    return 500, "internal", "internal error; see the server log", None
+
+
+def error_response(exc: BaseException) -> bytes:
+    status, code, message, param = describe(exc)
+    err: dict[str, Any] = {"code": code, "message": message[:300]}
+    if param is not None:
+        err["param"] = param
+    body = orjson.dumps({"error": err})
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class JsonErrorWorker(ThreadWorker):
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        status = describe(exc)[0]
+        ip = (addr or ("", -1))[0]
+        if status >= 500:
+            self.log.exception("Error handling request")
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", ip, str(exc)[:300])
+        try:
+            util.write_nonblock(client, error_response(exc))
+        except OSError:
+            self.log.debug("Failed to send error message.")
