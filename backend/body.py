@@ -26,7 +26,13 @@ from typing import Any
 from flask import Flask, request
 from gunicorn.http.errors import ParseException
 
-from backend.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from backend.errors import (
+    BadRequest,
+    NotImplementedHere,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from backend.extensions import get_settings
 
 READ_SIZE = 1 << 20
@@ -46,8 +52,9 @@ def _framing(environ: dict[str, Any]) -> tuple[int | None, bool]:
     """(Content-Length or None, chunked?); ambiguous or unknown framing is 400."""
     te = str(environ.get("HTTP_TRANSFER_ENCODING", "")).strip().lower()
     if te and te != "chunked":
-        raise BadRequest(
-            f"Transfer-Encoding {te[:40]!r} is not supported: send chunked or a Content-Length",
+        raise NotImplementedHere(
+            f"Transfer-Encoding {te[:40]!r} is not supported: send chunked or a "
+            "Content-Length (compress with Content-Encoding)",
             param="Transfer-Encoding",
         )
     raw = str(environ.get("CONTENT_LENGTH") or "").strip()

@@ -63,7 +63,7 @@ class Conflict(LayerError):
 
 class PayloadTooLarge(LayerError):
     status = 413
-    code = "payload_too_large"
+    code = "request_entity_too_large"  # what werkzeug's 413 has always been called here
 
 
 class UnsupportedMediaType(LayerError):
@@ -74,6 +74,13 @@ class UnsupportedMediaType(LayerError):
 class Unprocessable(LayerError):
     status = 422
     code = "unprocessable"
+
+
+class NotImplementedHere(LayerError):
+    """A request feature Layer does not implement (a transfer coding other than chunked)."""
+
+    status = 501
+    code = "not_implemented"
 
 
 class UpstreamError(LayerError):

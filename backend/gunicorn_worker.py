@@ -47,7 +47,12 @@ def describe(exc: BaseException) -> tuple[int, str, str, str | None]:
     if isinstance(exc, gerr.LimitRequestHeaders):
         return 431, "request_header_fields_too_large", f"headers refused: {exc}", "headers"
     if isinstance(exc, gerr.UnsupportedTransferCoding):
-        return 501, "not_implemented", f"unsupported Transfer-Encoding: {exc}", "headers"
+        return (
+            501,
+            "not_implemented",
+            f"{exc}: send chunked or a Content-Length",
+            "Transfer-Encoding",
+        )
     if isinstance(exc, gerr.ExpectationFailed):
         return 417, "expectation_failed", f"{exc}", "headers"
     if isinstance(exc, gerr.ForbiddenProxyRequest):
@@ -56,7 +61,16 @@ def describe(exc: BaseException) -> tuple[int, str, str, str | None]:
         exc, gerr.InvalidRequestLine | gerr.InvalidRequestMethod | gerr.InvalidHTTPVersion
     ):
         return 400, "bad_request", f"malformed request line: {exc}", "request_line"
-    if isinstance(exc, gerr.InvalidHeader | gerr.InvalidHeaderName | gerr.ObsoleteFolding):
+    if isinstance(exc, gerr.InvalidHeader):
+        name = str(exc.hdr)
+        if name.upper() in ("CONTENT-LENGTH", "TRANSFER-ENCODING"):
+            message = (
+                f"invalid {name.title()}: a body is framed by one non-negative Content-Length "
+                "or by Transfer-Encoding: chunked, never both"
+            )
+            return 400, "bad_request", message, name.title()
+        return 400, "bad_request", f"malformed header: {exc}", "headers"
+    if isinstance(exc, gerr.InvalidHeaderName | gerr.ObsoleteFolding):
         return 400, "bad_request", f"malformed header: {exc}", "headers"
     if isinstance(
         exc, gerr.InvalidChunkSize | gerr.ChunkMissingTerminator | gerr.InvalidChunkExtension

@@ -14,9 +14,10 @@ from typing import Any
 
 import requests
 
+from backend import access
 from backend.app import create_app
 from common.settings import Settings
-from tests.integration.helpers import write_docs
+from tests.integration.helpers import set_faults, write_docs
 
 ADMIN = "admin-key-0123456789"
 READER = "read-key-0123456789"
@@ -265,3 +266,46 @@ def test_no_keys_serve_loopback_only_on_every_route(tmp_path) -> None:
         assert r.status_code == expected, (method, path, endpoint, r.status_code)
     r = client.get("/v2/namespaces/x/cache", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert r.status_code == 200
+
+
+def test_proxy_retries_follow_the_same_classification(emulator, backend_factory) -> None:
+    """A write through the proxy to a namespace named ``query`` is sent once, never retried;
+    a real query is retried."""
+    layer = backend_factory(emulator.url, api_keys=(ADMIN,))
+    set_faults(emulator.url, fail_rate=1.0, fail_statuses=[503])
+    h = {"Authorization": f"Bearer {ADMIN}"}
+    seen = emulator.options.requests
+    r = requests.post(f"{layer.url}/v1/namespaces/query", json=WRITE, headers=h, timeout=20)
+    assert r.status_code == 503 and emulator.options.requests == seen + 1
+    seen = emulator.options.requests
+    requests.post(f"{layer.url}/v1/namespaces/ns/query", json=QUERY, headers=h, timeout=20)
+    assert emulator.options.requests > seen + 1
+
+
+def test_upstream_operations_are_matched_segment_by_segment() -> None:
+    reads = [
+        ("POST", "/v1/namespaces/query/query"),
+        ("POST", "/v2/namespaces/a.b-c_d/explain_query"),
+        ("GET", "/v1/namespaces"),
+        ("HEAD", "/v2/namespaces/metadata/metadata"),
+        ("GET", "/v2/namespaces/x/operations/op_1.2"),
+    ]
+    writes = [
+        ("POST", "/v1/namespaces/query"),
+        ("POST", "/v1/namespaces/x/query/"),
+        ("POST", "/v1/namespaces/../query"),
+        ("POST", "/v1/namespaces/./query"),
+        ("POST", "/v1/namespaces//query"),
+        ("POST", "/v3/namespaces/x/query"),
+        ("POST", "v1/namespaces/x/query"),
+        ("POST", "/v1/namespaces/" + "a" * 129 + "/query"),
+        ("POST", "/v1/namespaces/a b/query"),
+        ("GET", "/v1/namespaces/x/operations"),
+        ("DELETE", "/v1/namespaces/x/metadata"),
+        ("PUT", "/v1/namespaces/x/query"),
+        ("POST", "/v1/namespaces/x/Query"),
+    ]
+    assert all(access.upstream_is_read(m, p) for m, p in reads)
+    assert not any(access.upstream_is_read(m, p) for m, p in writes)
+    assert not access.is_read("proxy.passthrough", "GET", None)
+    assert not access.is_read("some.new_endpoint", "GET")
