@@ -42,9 +42,10 @@ _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
 
 
-def _too_large(limit: int, what: str = "is") -> PayloadTooLarge:
+def _too_large(limit: int, *, decoded: bool = False) -> PayloadTooLarge:
+    what = "decompresses to more" if decoded else "is larger"
     return PayloadTooLarge(
-        f"request body {what} larger than LAYER_MAX_BODY_BYTES ({limit} bytes)", param="body"
+        f"request body {what} than LAYER_MAX_BODY_BYTES ({limit} bytes)", param="body"
     )
 
 
@@ -130,7 +131,7 @@ def _inflate(data: bytes, wbits: int, limit: int, coding: str) -> bytes:
             while True:
                 out += d.decompress(rest, limit + 1 - len(out))
                 if len(out) > limit:
-                    raise _too_large(limit, "decompresses to")
+                    raise _too_large(limit, decoded=True)
                 rest = d.unconsumed_tail
                 if d.eof or not rest:
                     break

@@ -295,6 +295,8 @@ SERVER_REFUSALS = [
         "Transfer-Encoding",
     ),
     ("a malformed request line", b"GET /v2/namespaces\r\n\r\n", 400, "request_line"),
+    ("a malformed method", b"G@T /v2/namespaces HTTP/1.1\r\nHost: x\r\n\r\n", 400, "request_line"),
+    ("a malformed header name", _head("GET", "/v2/namespaces", {"Bad Name": "x"}), 400, "headers"),
     (
         "Transfer-Encoding gzip, chunked",
         _head("POST", W, {**AUTH, "Transfer-Encoding": "gzip, chunked"}) + _chunked(b"{}"),
