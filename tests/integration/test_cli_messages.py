@@ -166,3 +166,30 @@ def test_dashboard_url_of_the_emulator_is_not_a_backend(emulator: object) -> Non
     proc = run_layer(["dashboard", "--url", url])
     assert proc.returncode == 2
     assert f"{url} answers but is not a Layer backend (GET /healthz gave 404)" in proc.stderr
+
+
+def test_procfile_web_with_a_bad_store_url_stops_with_one_configuration_line(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "LAYER_KV": "redis://localhost:6379",
+        "PORT": str(free_port()),
+        "WEB_CONCURRENCY": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "python:backend.gunicorn_conf"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode != 0
+    config_lines = [ln for ln in proc.stderr.splitlines() if "configuration error" in ln]
+    assert config_lines == [
+        "layer: configuration error: LAYER_KV: unsupported KV store URL "
+        "'redis://localhost:6379': supported schemes are sqlite://, aerospike://"
+    ]
+    assert "Traceback" not in proc.stderr
+    assert "Worker failed to boot" in proc.stderr
