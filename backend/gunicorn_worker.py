@@ -38,49 +38,75 @@ _REASONS = {
 }
 
 
+def _classes(*names: str) -> tuple[type[BaseException], ...]:
+    """gunicorn's error classes by name; one an older gunicorn lacks is left out."""
+    return tuple(getattr(gerr, n) for n in names if hasattr(gerr, n))
+
+
+_INTERNAL = (500, "internal", "internal error; see the server log", None)
+# (classes, status, code, message prefix, param), first match wins.
+_RULES: tuple[tuple[tuple[type[BaseException], ...], int, str, str, str | None], ...] = (
+    (_classes("LimitRequestLine"), 414, "uri_too_long", "request line too long", "path"),
+    (
+        _classes("LimitRequestHeaders"),
+        431,
+        "request_header_fields_too_large",
+        "headers refused",
+        "headers",
+    ),
+    (
+        _classes("UnsupportedTransferCoding"),
+        501,
+        "not_implemented",
+        "Transfer-Encoding refused (send chunked or a Content-Length)",
+        "Transfer-Encoding",
+    ),
+    (_classes("ExpectationFailed"), 417, "expectation_failed", "refused Expect", "headers"),
+    (_classes("ForbiddenProxyRequest"), 403, "forbidden", "request forbidden", None),
+    (
+        _classes("InvalidRequestLine", "InvalidRequestMethod", "InvalidHTTPVersion"),
+        400,
+        "bad_request",
+        "malformed request line",
+        "request_line",
+    ),
+    (
+        _classes("InvalidHeaderName", "ObsoleteFolding"),
+        400,
+        "bad_request",
+        "malformed header",
+        "headers",
+    ),
+    (
+        _classes("InvalidChunkSize", "ChunkMissingTerminator", "InvalidChunkExtension"),
+        400,
+        "bad_request",
+        "malformed chunked body",
+        "body",
+    ),
+    (_classes("ParseException"), 400, "bad_request", "malformed request", None),
+)
+
+
 def describe(exc: BaseException) -> tuple[int, str, str, str | None]:
     """(status, code, message, param) for an error gunicorn raised while parsing."""
-    if isinstance(exc, gerr.InvalidResponseHeader | gerr.InvalidResponseHeaderName):
-        return 500, "internal", "internal error; see the server log", None
-    if isinstance(exc, gerr.LimitRequestLine):
-        return 414, "uri_too_long", f"request line too long: {exc}", "path"
-    if isinstance(exc, gerr.LimitRequestHeaders):
-        return 431, "request_header_fields_too_large", f"headers refused: {exc}", "headers"
-    if isinstance(exc, gerr.UnsupportedTransferCoding):
-        return (
-            501,
-            "not_implemented",
-            f"{exc}: send chunked or a Content-Length",
-            "Transfer-Encoding",
-        )
-    if isinstance(exc, gerr.ExpectationFailed):
-        return 417, "expectation_failed", f"{exc}", "headers"
-    if isinstance(exc, gerr.ForbiddenProxyRequest):
-        return 403, "forbidden", "request forbidden", None
-    if isinstance(
-        exc, gerr.InvalidRequestLine | gerr.InvalidRequestMethod | gerr.InvalidHTTPVersion
-    ):
-        return 400, "bad_request", f"malformed request line: {exc}", "request_line"
-    if isinstance(exc, gerr.InvalidHeader):
-        name = str(exc.hdr)
-        if name.upper() in ("CONTENT-LENGTH", "TRANSFER-ENCODING"):
+    if isinstance(exc, _classes("InvalidResponseHeader", "InvalidResponseHeaderName")):
+        return _INTERNAL  # a header the app sent: the app's fault
+    if isinstance(exc, _classes("ConfigurationProblem")):
+        return _INTERNAL
+    if isinstance(exc, _classes("InvalidHeader")):
+        name = str(getattr(exc, "hdr", "")).title()
+        if name in ("Content-Length", "Transfer-Encoding"):
             message = (
-                f"invalid {name.title()}: a body is framed by one non-negative Content-Length "
+                f"invalid {name}: a body is framed by one non-negative Content-Length "
                 "or by Transfer-Encoding: chunked, never both"
             )
-            return 400, "bad_request", message, name.title()
+            return 400, "bad_request", message, name
         return 400, "bad_request", f"malformed header: {exc}", "headers"
-    if isinstance(exc, gerr.InvalidHeaderName | gerr.ObsoleteFolding):
-        return 400, "bad_request", f"malformed header: {exc}", "headers"
-    if isinstance(
-        exc, gerr.InvalidChunkSize | gerr.ChunkMissingTerminator | gerr.InvalidChunkExtension
-    ):
-        return 400, "bad_request", f"malformed chunked body: {exc}", "body"
-    if isinstance(exc, gerr.ConfigurationProblem):
-        return 500, "internal", "internal error; see the server log", None
-    if isinstance(exc, gerr.ParseException):
-        return 400, "bad_request", f"malformed request: {exc}", None
-    return 500, "internal", "internal error; see the server log", None
+    for classes, status, code, prefix, param in _RULES:
+        if isinstance(exc, classes):
+            return status, code, f"{prefix}: {exc}", param
+    return _INTERNAL
 
 
 def error_response(exc: BaseException) -> bytes:

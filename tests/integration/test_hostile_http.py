@@ -27,6 +27,7 @@ import requests
 from emulator.server import EmulatorServer
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.recorder import Recorder
+from tests.integration.helpers import wait_job
 
 pytestmark = pytest.mark.processes
 
@@ -363,6 +364,8 @@ def test_gzip_and_deflate_bodies_are_decoded_on_every_route(
     snap = orjson.dumps({"field": "color", "source": "origin"})
     r = _post(served, "/v2/namespaces/gz/snapshots", gzip.compress(snap), "gzip")
     assert r.status_code == 202 and r.json()["field"] == "color", r.text
+    # let the job finish: its upstream calls must not count as another test's forwarding
+    assert wait_job(served.url, "gz", r.json()["id"], headers=AUTH)["status"] == "completed"
 
 
 def test_bad_codings_are_refused_and_never_forwarded(served: Served, rec: Recorder) -> None:
