@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from common.timeutil import iso_from_ms
+from emulator.churn import Churn, parse_churn
 from emulator.query import run_query
 from emulator.state import (
     BadRequest,
@@ -116,6 +117,18 @@ def decode_cursor(cursor: str) -> str:
     return name
 
 
+def _recent(environ: dict[str, Any]) -> int:
+    """``?recent=N`` on GET /_emulator/churn: how many of the last writes to list (0-1000)."""
+    raw = parse_qs(environ.get("QUERY_STRING", "")).get("recent", ["0"])[0]
+    try:
+        n = int(raw)
+    except ValueError:
+        raise BadRequest(f"recent must be an integer, got {raw!r}") from None
+    if not 0 <= n <= 1000:
+        raise BadRequest(f"recent must be between 0 and 1000, got {n}")
+    return n
+
+
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 100
@@ -131,9 +144,10 @@ def _page_size(raw: str | None) -> int:
 class EmulatorApp:
     """``make_app``'s WSGI callable."""
 
-    def __init__(self, state: State, options: Options) -> None:
+    def __init__(self, state: State, options: Options, churn: Churn | None = None) -> None:
         self.state = state
         self.options = options
+        self.churn = churn if churn is not None else Churn(state)
         self._rng = random.Random()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -210,15 +224,35 @@ class EmulatorApp:
     def _emulator_route(self, method: str, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         if path == "/_emulator/faults":
             if method == "POST":
-                self.options.set_faults(self._json(environ))
+                body = self._json(environ)
+                churn = (
+                    parse_churn(body["churn"])
+                    if isinstance(body, dict) and "churn" in body
+                    else None
+                )
+                self.options.set_faults(body)
+                if churn is not None:
+                    self.churn.set(*churn)
                 return 200, self.options.faults()
             if method == "GET":
                 return 200, self.options.faults()
             raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/churn":
+            if method == "POST":
+                self.churn.set(*parse_churn(self._json(environ)))
+                return 200, self.churn.status()
+            if method == "GET":
+                return 200, self.churn.status(_recent(environ))
+            raise EmulatorError(f"method {method} not allowed", 405)
         if path == "/_emulator/stats":
             return 200, {"requests": self.options.requests}
         if path == "/_emulator/health":
-            return 200, {"status": "OK", "namespaces": len(self.state.names())}
+            reg = self.state.registry
+            return 200, {
+                "status": "OK",
+                "namespaces": reg.count(),
+                "materialized": reg.materialized(),
+            }
         raise NotFound(f"no route for {method} {path}")
 
     def _route(self, method: str, path: str, environ: dict[str, Any]) -> Any:
@@ -244,14 +278,14 @@ class EmulatorApp:
             if action == "metadata" and method == "GET":
                 return self._metadata(ns, version)
             if action == "schema" and method == "GET" and version == "v1":
-                return dict(self.state.get(ns).schema)
+                return dict(self.state.peek(ns).schema)
             if action == "query" and method == "POST" and version == "v2":
                 body = self._json(environ)
                 nsobj = self.state.get(ns)
                 with nsobj.lock:
                     return run_query(nsobj, body)
             if action == "hint_cache_warm" and method == "GET" and version == "v1":
-                self.state.get(ns)
+                self.state.peek(ns)
                 return {"status": "ACCEPTED", "message": "cache warm hint accepted"}
         raise NotFound(f"no route for {method} {path}")
 
@@ -268,7 +302,7 @@ class EmulatorApp:
         return out
 
     def _metadata(self, name: str, version: str) -> Any:
-        ns = self.state.get(name)
+        ns = self.state.peek(name)
         with ns.lock:
             updating = self.state.is_updating(ns)
             index: dict[str, Any] = (
@@ -293,6 +327,6 @@ class EmulatorApp:
             }
 
 
-def make_app(state: State, options: Options | None = None) -> WSGIApp:
+def make_app(state: State, options: Options | None = None, churn: Churn | None = None) -> WSGIApp:
     """The emulator as a WSGI callable over ``state``."""
-    return EmulatorApp(state, options or Options())
+    return EmulatorApp(state, options or Options(), churn)
