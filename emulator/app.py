@@ -23,6 +23,7 @@ import orjson
 
 from common.timeutil import iso_from_ms
 from emulator.churn import Churn, parse_churn
+from emulator.polls import PollTracker
 from emulator.query import run_query
 from emulator.state import (
     BadRequest,
@@ -148,6 +149,9 @@ class EmulatorApp:
         self.state = state
         self.options = options
         self.churn = churn if churn is not None else Churn(state)
+        self.polls = PollTracker(state.clock, state.names)
+        self.churn.on_write = self.polls.written
+        self.counts = {"metadata": 0, "list": 0, "write": 0, "query": 0}
         self._rng = random.Random()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -192,6 +196,10 @@ class EmulatorApp:
             extra.append(("Retry-After", "1"))
             return self._rng.choice(o.fail_statuses)
         return None
+
+    def _count(self, kind: str) -> None:
+        with self.options.lock:
+            self.counts[kind] += 1
 
     def _check_auth(self, environ: dict[str, Any]) -> None:
         key = self.options.api_key
@@ -244,8 +252,15 @@ class EmulatorApp:
             if method == "GET":
                 return 200, self.churn.status(_recent(environ))
             raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/polls":
+            if method == "POST":
+                self.polls.set(self._json(environ))
+            elif method != "GET":
+                raise EmulatorError(f"method {method} not allowed", 405)
+            return 200, self.polls.status()
         if path == "/_emulator/stats":
-            return 200, {"requests": self.options.requests}
+            with self.options.lock:
+                return 200, {"requests": self.options.requests, **self.counts}
         if path == "/_emulator/health":
             reg = self.state.registry
             return 200, {
@@ -265,10 +280,13 @@ class EmulatorApp:
             check_namespace_name(parts[2])
         if n == 2:
             if method == "GET" and version == "v1":
+                self._count("list")
                 return self._list(environ)
         elif n == 3:
             ns = parts[2]
             if method == "POST" and version == "v2":
+                self._count("write")
+                self.polls.written(ns)
                 return self.state.write(ns, self._json(environ))
             if method == "DELETE":
                 self.state.delete(ns)
@@ -276,10 +294,13 @@ class EmulatorApp:
         elif n == 4:
             ns, action = parts[2], parts[3]
             if action == "metadata" and method == "GET":
+                self._count("metadata")
+                self.polls.metadata(ns)
                 return self._metadata(ns, version)
             if action == "schema" and method == "GET" and version == "v1":
                 return dict(self.state.peek(ns).schema)
             if action == "query" and method == "POST" and version == "v2":
+                self._count("query")
                 body = self._json(environ)
                 nsobj = self.state.get(ns)
                 with nsobj.lock:

@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from emulator.state import NAME_RE, BadRequest, EmulatorError, State
@@ -77,6 +78,7 @@ class Churn:
         self._rng = random.Random()
         self._epoch = time.monotonic()
         self._due_done = 0
+        self.on_write: Callable[[str], None] | None = None  # the poll tracker's hook
         if rate > 0:
             self._ensure_thread()
 
@@ -154,6 +156,8 @@ class Churn:
                 self.errors += 1
             log.debug("churn write to %s refused: %s", name, exc.message)
             return
+        if self.on_write is not None:
+            self.on_write(name)
         now = self.state.clock()
         with self._lock:
             self.writes += 1

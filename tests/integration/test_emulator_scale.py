@@ -186,3 +186,35 @@ def test_churn_cli_flag() -> None:
     for bad in ("fast", "-3", "10:a/b", "1e9"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--churn", bad])
+
+
+def test_poll_tracker_finds_the_longest_idle_gap(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    server = emulator_factory(many={"p-": 5})
+    polls = server.url + "/_emulator/polls"
+    assert requests.get(polls, timeout=5).json() == {"tracking": False}
+
+    def meta(ns: str) -> None:
+        assert requests.get(f"{server.url}/v2/namespaces/{ns}/metadata", timeout=5).ok
+
+    assert requests.post(polls, json={"track": True}, timeout=5).json()["never_polled_idle"] == 5
+    for ns in ("p-00000", "p-00001", "p-00002", "p-00003"):
+        meta(ns)
+    time.sleep(0.3)
+    for ns in ("p-00000", "p-00001", "p-00002"):
+        meta(ns)
+    time.sleep(0.4)  # p-00003's gap (0.7 s and more) now clearly beats the others' 0.3 s
+    requests.post(
+        f"{server.url}/v2/namespaces/p-00004", json={"upsert_rows": [{"id": 7}]}, timeout=5
+    )
+    s = requests.get(polls, timeout=5).json()
+    assert s["calls"] == 7 and s["polled"] == 4 and s["written"] == 1
+    assert s["never_polled_idle"] == 0  # p-00004 was written: not idle
+    # p-00003 has gone unpolled since its first call, 700 ms ago and more
+    assert s["max_idle_gap_ms"] >= 700 and s["max_idle_gap_namespace"] == "p-00003"
+    stats = requests.get(server.url + "/_emulator/stats", timeout=5).json()
+    assert stats["metadata"] == 7 and stats["write"] == 1
+    for bad in ({}, {"track": "yes"}, [True]):
+        assert requests.post(polls, json=bad, timeout=5).status_code == 400
+    assert requests.post(polls, json={"track": False}, timeout=5).json() == {"tracking": False}
