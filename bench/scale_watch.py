@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from backend.freshness import Freshness, FreshnessStore
+from backend.freshness import SET, Freshness, FreshnessStore
 from backend.stores.registry import open_kv
 from common.timeutil import now_ms
 
@@ -29,11 +29,12 @@ def prefill(kv_url: str, prefix: str, n: int, sweep_max_ms: int, batch: int = 50
     are the shape the watcher itself writes.
     """
     fields = {f.name for f in dataclasses.fields(Freshness)}
-    store = FreshnessStore(open_kv(kv_url))
+    defaults = Freshness().to_dict()
+    kv = open_kv(kv_url)
     rng = random.Random(0)
     now = now_ms()
     made = 0
-    items: list[tuple[str, Freshness]] = []
+    items: list[tuple[str, dict[str, Any]]] = []
     for i in range(n):
         seen = now - rng.randrange(max(sweep_max_ms, 1))
         rec: dict[str, Any] = {
@@ -47,17 +48,14 @@ def prefill(kv_url: str, prefix: str, n: int, sweep_max_ms: int, batch: int = 50
             "size_bytes": 200,
             "unindexed_bytes": None,
         }
-        items.append(
-            (f"{prefix}{i:05d}", Freshness(**{k: v for k, v in rec.items() if k in fields}))
-        )
+        value = {**defaults, **{k: v for k, v in rec.items() if k in fields}}
+        items.append((f"{prefix}{i:05d}", value))
         if len(items) >= batch:
-            store.put_many(items)
-            made += len(items)
+            made += kv.put_many(SET, items)
             items = []
     if items:
-        store.put_many(items)
-        made += len(items)
-    store.kv.close()
+        made += kv.put_many(SET, items)
+    kv.close()
     return made
 
 
@@ -110,6 +108,7 @@ class LagTracker(_Loop):
         self._lock = threading.Lock()
         self._tracked: dict[str, int] = {}  # ns -> ms the write returned
         self.lags_ms: list[float] = []
+        self.waiting_ms: list[float] = []
         self.unsettled = 0
 
     def offer(self, ns: str, done_ms: int) -> None:
@@ -123,8 +122,13 @@ class LagTracker(_Loop):
     def _run(self) -> None:
         while not self._stop.wait(TRACK_EVERY_S):
             self._check()
+        now = now_ms()
         with self._lock:
+            # still unstable at the end: counted at their wait so far (a lower bound)
             self.unsettled = len(self._tracked)
+            self.waiting_ms = [
+                max(now - (t + self.index_lag_ms), 0) for t in self._tracked.values()
+            ]
 
     def _check(self) -> None:
         now = now_ms()
