@@ -182,7 +182,7 @@ def run(a: argparse.Namespace) -> list[tuple[str, str, str, str]]:
             kv_url = env["LAYER_KV"]
             if not a.no_prefill:
                 t0 = time.monotonic()
-                made = prefill(kv_url, PREFIX, n, sweep_max_ms)
+                made = prefill(kv_url, PREFIX, n, settings)
                 print(
                     f"  prefilled {made:,} records in {time.monotonic() - t0:.0f} s",
                     file=sys.stderr,

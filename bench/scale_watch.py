@@ -7,6 +7,7 @@ Layer route that would call Turbopuffer and so add to the upstream calls being c
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import random
 import threading
 import time
@@ -16,26 +17,40 @@ import requests
 
 from backend.freshness import SET, Freshness, FreshnessStore
 from backend.stores.registry import open_kv
+from common.settings import Settings
 from common.timeutil import now_ms
 
 TRACK_MAX = 40  # writes followed at once by the lag tracker
 TRACK_EVERY_S = 0.1
 
 
-def prefill(kv_url: str, prefix: str, n: int, sweep_max_ms: int, batch: int = 5000) -> int:
+def prefill(kv_url: str, prefix: str, n: int, settings: Settings, batch: int = 5000) -> int:
     """One stable freshness record per namespace, observed at times spread over a sweep.
 
-    Fields the running code's ``Freshness`` does not have are left out, so the records
-    are the shape the watcher itself writes.
+    As a watcher that has run for one ``LAYER_SWEEP_MAX_MS`` would have left the KV: the
+    records, and where the running code keeps a sweep schedule (``backend.sweep``), each
+    namespace's next due time, computed by the watcher's own ``interval_ms``. Fields the
+    running code's ``Freshness`` does not have are left out.
     """
     fields = {f.name for f in dataclasses.fields(Freshness)}
     defaults = Freshness().to_dict()
+    sweep_max_ms = int(getattr(settings, "sweep_max_ms", 3_600_000))
+    shards = int(getattr(settings, "watch_shards", 1))
+    sweep_mod: Any = None
+    shard_of: Any = None
+    try:  # the scaled-out watcher's schedule; absent in the poll-everything design
+        sweep_mod = importlib.import_module("backend.sweep")
+        shard_of = importlib.import_module("backend.freshness").shard_of
+    except (ImportError, AttributeError):
+        sweep_mod = None
     kv = open_kv(kv_url)
     rng = random.Random(0)
     now = now_ms()
     made = 0
     items: list[tuple[str, dict[str, Any]]] = []
+    sched: list[tuple[str, dict[str, Any]]] = []
     for i in range(n):
+        ns = f"{prefix}{i:05d}"
         seen = now - rng.randrange(max(sweep_max_ms, 1))
         rec: dict[str, Any] = {
             "is_stable": True,
@@ -43,18 +58,28 @@ def prefill(kv_url: str, prefix: str, n: int, sweep_max_ms: int, batch: int = 50
             "last_poll_ms": seen,
             "observed_ms": seen,
             "index_status": "up-to-date",
-            "last_write_ms": seen - 86_400_000,
+            "last_write_ms": seen - 30 * 86_400_000,
             "row_count": 1 + i % 5,
             "size_bytes": 200,
             "unindexed_bytes": None,
         }
+        if sweep_mod is not None:
+            rec["shard"] = shard_of(ns, shards)
         value = {**defaults, **{k: v for k, v in rec.items() if k in fields}}
-        items.append((f"{prefix}{i:05d}", value))
+        items.append((ns, value))
+        if sweep_mod is not None:
+            fr = Freshness.from_dict(value)
+            due = seen + sweep_mod.interval_ms(fr, seen, settings.watch_interval_ms, sweep_max_ms)
+            sched.append((sweep_mod.sweep_key(rec["shard"], ns), sweep_mod.sweep_value(fr, due)))
         if len(items) >= batch:
             made += kv.put_many(SET, items)
-            items = []
+            if sched:
+                kv.put_many(sweep_mod.SET, sched)
+            items, sched = [], []
     if items:
         made += kv.put_many(SET, items)
+    if sched:
+        kv.put_many(sweep_mod.SET, sched)
     kv.close()
     return made
 
