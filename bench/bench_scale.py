@@ -58,9 +58,11 @@ from bench.scale_watch import (
     LagTracker,
     RateSampler,
     Writer,
+    expected_leases,
     lease_holders,
     prefill,
     takeover_s,
+    wait_shared,
 )
 from common.settings import Settings
 
@@ -363,10 +365,11 @@ def scale_out(
 ) -> list[tuple[str, str, str, str]]:
     rows = []
     kv_url = env["LAYER_KV"]
+    leases = expected_leases(Settings.from_env(dict(os.environ)))
     for k in a.watchers:
         procs = [start_watcher(env, data, 10 * k + i) for i in range(k)]
         try:
-            time.sleep(a.settle)
+            shared = wait_shared(kv_url, [p.pid for p in procs], leases, a.settle)
             sampler = RateSampler(emu.url)
             sampler.start()
             time.sleep(a.scale_window)
@@ -386,6 +389,15 @@ def scale_out(
                 took = f"{t:.1f}" if t is not None else "never"
                 ratio = f"{t * 1000 / ttl_ms:.2f}x of TTL" if t is not None else "-"
                 took += f" ({len(held)} leases)"
+            share = f"{shared:.1f} s" if shared is not None else f"not within {a.settle:.0f} s"
+            rows.append(
+                (
+                    f"{k} watcher process(es): all {leases} leases held, fair shares, after",
+                    share,
+                    "-",
+                    "-",
+                )
+            )
             rows.append(
                 (
                     f"{k} watcher process(es): polls/s; takeover after SIGKILL, s",
@@ -419,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listing-repeats", type=int, default=5)
     ap.add_argument("--dashboard-timeout", type=float, default=60.0)
     ap.add_argument("--watchers", type=int, action="append", default=None)
-    ap.add_argument("--settle", type=float, default=None, help="s for watchers to share leases")
+    ap.add_argument(
+        "--settle", type=float, default=None, help="at most this long for watchers to share leases"
+    )
     ap.add_argument("--scale-window", type=float, default=None)
     ap.add_argument("--no-prefill", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
@@ -428,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     a.namespaces = a.namespaces or (20_000 if a.quick else 1_000_000)
     a.window = a.window or (45.0 if a.quick else 120.0)
     a.watchers = a.watchers or [1, 2, 4]
-    a.settle = a.settle or (12.0 if a.quick else 20.0)
+    a.settle = a.settle or 90.0
     a.scale_window = a.scale_window or (10.0 if a.quick else 20.0)
     t0 = time.monotonic()
     rows = run(a)

@@ -245,3 +245,26 @@ def takeover_s(kv_url: str, pid: int, keys: list[str], timeout_s: float) -> floa
             return time.monotonic() - t0
         time.sleep(0.1)
     return None
+
+
+def expected_leases(settings: Settings) -> int:
+    """How many leases the running watcher design holds in all: one per shard, or one."""
+    try:
+        importlib.import_module("backend.shards")
+    except ImportError:
+        return 1
+    return int(getattr(settings, "watch_shards", 1))
+
+
+def wait_shared(kv_url: str, pids: list[int], leases: int, timeout_s: float) -> float | None:
+    """Seconds until all ``leases`` are held and every process holds its share (or None)."""
+    t0 = time.monotonic()
+    want_holders = min(len(pids), leases)
+    while time.monotonic() - t0 < timeout_s:
+        holders = list(lease_holders(kv_url).values())
+        per = [sum(1 for h in holders if f":{pid}:" in h) for pid in pids]
+        fair = max(per) <= -(-leases // len(pids))  # nobody above a fair share
+        if sum(per) >= leases and sum(1 for c in per if c) >= want_holders and fair:
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    return None
