@@ -15,8 +15,9 @@ random namespaces at ``--write-pct`` percent of N per minute.
 Figures, and what each is measured from:
 
 - upstream metadata calls/s: the emulator's own counter (``/_emulator/stats``), each
-  second; the mean and the highest second, beside N / LAYER_WATCH_INTERVAL_MS (what
-  polling everything every interval asks) and LAYER_WATCH_MAX_RPS (the cap);
+  second; the mean, the highest second and the highest 10 s, beside N /
+  LAYER_WATCH_INTERVAL_MS (what polling everything every interval asks) and
+  LAYER_WATCH_MAX_RPS (the cap);
 - freshness lag: for a sample of the writes, from the emulator finishing the index
   (the write's return + ``--index-lag-ms``) to the first freshness record in the KV
   with ``is_stable`` true from a poll that started after the write (the bench reads
@@ -286,15 +287,7 @@ def main_phase(
     rates = sampler.rates
     lags = tracker.lags_ms + tracker.waiting_ms
     rows = [
-        (
-            f"upstream metadata calls/s, {n:,} namespaces, mean (highest second)",
-            f"{statistics.fmean(rates):,.1f} ({max(rates):,.0f})" if rates else "-",
-            f"{n * 1000 / interval_ms:,.0f} N/interval; cap {max_rps:g}",
-            f"{statistics.fmean(rates) / (n * 1000 / interval_ms):.4f}x; "
-            f"{'within' if rates and max(rates) <= max_rps * 1.05 else 'ABOVE'} cap"
-            if rates
-            else "-",
-        ),
+        _calls_row(rates, n, interval_ms, max_rps),
         (
             f"  writes through Layer: {writer.done:,} in {a.window:.0f} s "
             f"({writer.done / a.window:.1f}/s), errors",
@@ -358,6 +351,24 @@ def main_phase(
         )
     )
     return rows
+
+
+def _calls_row(
+    rates: list[float], n: int, interval_ms: int, max_rps: float
+) -> tuple[str, str, str, str]:
+    """Mean, highest 1 s and highest 10 s window of the upstream metadata calls."""
+    if not rates:
+        return ("upstream metadata calls/s", "-", "-", "-")
+    mean = statistics.fmean(rates)
+    tens = [statistics.fmean(rates[i : i + 10]) for i in range(max(len(rates) - 9, 1))]
+    top1, top10 = max(rates), max(tens)
+    verdict = lambda x: "within" if x <= max_rps * 1.05 else "ABOVE"  # noqa: E731
+    return (
+        f"upstream metadata calls/s, {n:,} namespaces: mean / highest 1 s / highest 10 s",
+        f"{mean:,.1f} / {top1:,.0f} / {top10:,.1f}",
+        f"{n * 1000 / interval_ms:,.0f} N/interval; cap {max_rps:g}",
+        f"{mean / (n * 1000 / interval_ms):.4f}x; 1 s {verdict(top1)} cap, 10 s {verdict(top10)}",
+    )
 
 
 def scale_out(
