@@ -196,6 +196,17 @@ class LayerClient:
         )
         return result
 
+    # -- document cache ----------------------------------------------------------------
+
+    def warm_cache(self, ns: str) -> dict[str, Any]:
+        """Start (or join) a cache warm; returns its job."""
+        result: dict[str, Any] = self._request("POST", f"/v2/namespaces/{_seg(ns)}/cache/warm")
+        return result
+
+    def drop_cache(self, ns: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("DELETE", f"/v2/namespaces/{_seg(ns)}/cache")
+        return result
+
     # -- activity ----------------------------------------------------------------------
 
     def activity(
