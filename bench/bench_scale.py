@@ -255,10 +255,11 @@ def main_phase(
     max_rps: float,
     sweep_max_ms: int,
 ) -> list[tuple[str, str, str, str]]:
-    watcher = start_watcher(env, data, 0)
+    watcher = start_watcher(env, a.log_dir, 0)
+    s = requests.Session()
     try:
+        first_poll_s = first_poll(s, emu.url, watcher, a.first_poll_timeout)
         time.sleep(a.warmup)
-        s = requests.Session()
         s.post(f"{emu.url}/_emulator/polls", json={"track": True}, timeout=30)
         churn_rate = n * a.churn_pct / 100 / 60
         if churn_rate:
@@ -287,6 +288,12 @@ def main_phase(
     rates = sampler.rates
     lags = tracker.lags_ms + tracker.waiting_ms
     rows = [
+        (
+            "watcher start (prefilled KV) to its first metadata call, s",
+            f"{first_poll_s:,.1f}" if first_poll_s is not None else "none yet",
+            f"{a.first_poll_timeout:.0f} s waited at most",
+            "-",
+        ),
         _calls_row(rates, n, interval_ms, max_rps),
         (
             f"  writes through Layer: {writer.done:,} in {a.window:.0f} s "
@@ -353,6 +360,19 @@ def main_phase(
     return rows
 
 
+def first_poll(
+    s: requests.Session, emu_url: str, watcher: subprocess.Popen[bytes], timeout_s: float
+) -> float | None:
+    """Seconds from the watcher's start until the emulator sees its first metadata call."""
+    t0 = time.monotonic()
+    start = s.get(f"{emu_url}/_emulator/stats", timeout=10).json()["metadata"]
+    while time.monotonic() - t0 < timeout_s and watcher.poll() is None:
+        if s.get(f"{emu_url}/_emulator/stats", timeout=10).json()["metadata"] > start:
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    return None
+
+
 def _calls_row(
     rates: list[float], n: int, interval_ms: int, max_rps: float
 ) -> tuple[str, str, str, str]:
@@ -378,7 +398,7 @@ def scale_out(
     kv_url = env["LAYER_KV"]
     leases = expected_leases(Settings.from_env(dict(os.environ)))
     for k in a.watchers:
-        procs = [start_watcher(env, data, 10 * k + i) for i in range(k)]
+        procs = [start_watcher(env, a.log_dir, 10 * k + i) for i in range(k)]
         try:
             shared = wait_shared(kv_url, [p.pid for p in procs], leases, a.settle)
             sampler = RateSampler(emu.url)
@@ -447,13 +467,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--scale-window", type=float, default=None)
     ap.add_argument("--no-prefill", action="store_true")
+    ap.add_argument(
+        "--first-poll-timeout", type=float, default=None, help="s to wait for the first poll"
+    )
+    ap.add_argument("--log-dir", default=None, help="keep the watchers' logs here")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     random.seed(a.seed)
     a.namespaces = a.namespaces or (20_000 if a.quick else 1_000_000)
     a.window = a.window or (45.0 if a.quick else 120.0)
     a.watchers = a.watchers or [1, 2, 4]
-    a.settle = a.settle or 90.0
+    a.settle = a.settle or (90.0 if a.quick else 300.0)
+    a.first_poll_timeout = a.first_poll_timeout or (120.0 if a.quick else 900.0)
+    a.log_dir = a.log_dir or tempfile.mkdtemp(prefix="layer-scale-logs-")
+    print(f"  watcher logs in {a.log_dir}", file=sys.stderr)
     a.scale_window = a.scale_window or (10.0 if a.quick else 20.0)
     t0 = time.monotonic()
     rows = run(a)

@@ -21,6 +21,7 @@ from common.settings import Settings
 from common.timeutil import now_ms
 
 TRACK_MAX = 40  # writes followed at once by the lag tracker
+WRITER_THREADS = 32  # a write through Layer took 25-220 ms on the loaded machine
 TRACK_EVERY_S = 0.1
 
 
@@ -187,7 +188,7 @@ class Writer(_Loop):
 
     def start(self) -> None:
         self._t0 = time.monotonic()
-        self._spawn(self._run, count=4)
+        self._spawn(self._run, count=WRITER_THREADS)
 
     def _next(self) -> int | None:
         """The slot this thread sends next, once it is due; None when stopping."""
