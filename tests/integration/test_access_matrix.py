@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], str] = {
         (e, m): "read"
         for e in (
             "health.readyz",
+            "health.whoami",
             "metrics.metrics",
             "namespaces.list_namespaces",
             "namespaces.metadata",
