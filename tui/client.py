@@ -43,6 +43,8 @@ class DashboardClient(Protocol):
 
     def job(self, ns: str, id: str) -> dict[str, Any]: ...
 
+    def cancel_job(self, ns: str, id: str) -> dict[str, Any]: ...
+
     def activity(
         self,
         since_ms: int,
