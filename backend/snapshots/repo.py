@@ -315,13 +315,14 @@ def decode_cursor(cursor: str, prefix: str) -> str:
     if cursor.startswith(CURSOR_PREFIX):
         raw = cursor[len(CURSOR_PREFIX) :]
         try:
-            key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+            padded = raw + "=" * (-len(raw) % 4)
+            key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise BadRequest(
                 "cursor is malformed: pass next_cursor back as given", param="cursor"
             ) from None
     else:
         key = cursor
-    if not key.startswith(prefix) or "\x00" in key or any(ord(c) < 32 for c in key):
+    if not key.startswith(prefix) or any(ord(c) < 32 for c in key):
         raise BadRequest("cursor does not belong to this feed", param="cursor")
     return key
