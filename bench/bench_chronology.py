@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import threading
 import time
 import uuid
@@ -182,10 +183,9 @@ def bench_history(markers: int, repeat: int) -> list[tuple[str, str, str, str]]:
             for ns, shas in (("small", small), ("big", big)):
                 page(ns)
                 page(ns, shas[10])  # warm: the KV marker index fills on the first lookup
-                figures[ns] = (
-                    p50(timed(lambda ns=ns: page(ns), repeat)),
-                    p50(timed(lambda ns=ns, sha=shas[10]: page(ns, sha), repeat)),
-                )
+                plain = functools.partial(page, ns)
+                before = functools.partial(page, ns, shas[10])
+                figures[ns] = (p50(timed(plain, repeat)), p50(timed(before, repeat)))
         rows.append(
             (
                 f"history page p50 ms, SeaweedFS, {markers:,} markers",
