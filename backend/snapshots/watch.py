@@ -96,11 +96,14 @@ class WatchSnapshots:
         return on_stable
 
     def decide(self, ns: str, meta: dict[str, Any], fr: Freshness) -> str | None:
-        """ "snapshot", "prune" or None for this stable poll (KV reads only)."""
+        """ "snapshot", "prune" or None for this stable poll (KV reads only: none for a
+        namespace with no facet fields and no history beyond the mirror lookup)."""
+        fields = self.settings.facet_fields(ns)
+        latest = self.repo.latest_state(ns)
+        if not fields and latest is None:
+            return None
         now = now_ms()
         w = self.state(ns)
-        latest = self.repo.latest_state(ns)
-        fields = self.settings.facet_fields(ns)
         if fields and fr.stable_as_of is not None:
             last = w.get("last_write_ms")
             if last is None and latest is not None:
