@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from backend.errors import BadRequest, NotFound, Unprocessable
 from backend.freshness import Freshness, FreshnessStore
-from backend.lease import Lease
+from backend.lease import Fence
 from backend.snapshots.histogram import FieldCounter, build_body, result_from_body
 from backend.snapshots.jobs import JobRunner, RunningJob
 from backend.snapshots.origin import count_origin
@@ -233,7 +233,7 @@ class SnapshotService:
         self._finish(rj, documents_scanned=scanned, result=result, **extra)
 
     # -- the watcher's chronology (step 3) -------------------------------------------------
-    def on_stable(self, lease: Lease) -> Any:
+    def on_stable(self, lease: Fence) -> Any:
         """The watcher hook: a snapshot of the configured fields when data moved."""
 
         def hook(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
@@ -257,7 +257,7 @@ class SnapshotService:
         return hook
 
     def _watch_snapshot(
-        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
+        self, lease: Fence, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
     ) -> None:
         try:
             self.watch_snapshot(lease, ns, fields, meta, fr)
@@ -268,7 +268,7 @@ class SnapshotService:
                 self._inflight.discard(ns)
 
     def watch_snapshot(
-        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
+        self, lease: Fence, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
     ) -> str | None:
         assert fr.stable_as_of is not None
         counters, _ = count_origin(
@@ -284,7 +284,7 @@ class SnapshotService:
         body = with_sha(
             build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters])
         )
-        if not lease.still_held():
+        if not lease.still_held(ns):
             log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
             return None
         self.repo.write(
