@@ -2,8 +2,9 @@
 
 ``LAYER_WATCH_MAX_RPS`` is the deployment's budget; each watcher process refills at its
 share (``max_rps × shards held / shards``), so the deployment as a whole never asks for
-more than the setting. The bucket holds at most one second of tokens, so a pause never
-turns into a burst. A 429 (or any ``Retry-After``) stops every call until the time the
+more than the setting. The bucket holds at most a tenth of a second of tokens (at least
+one), so over any window of W seconds a watcher makes at most ``rate × (W + 0.1)``
+calls (plus one), and a pause never turns into a burst. A 429 (or any ``Retry-After``) stops every call until the time the
 upstream asked for, and halves the rate until a minute passes without another one.
 """
 
@@ -18,6 +19,7 @@ MIN_RATE = 0.05
 RECOVER_S = 60.0
 DEFAULT_BACKOFF_S = 1.0
 WINDOW_S = 10.0
+BURST_S = 0.1
 
 
 class TokenBucket:
@@ -54,7 +56,8 @@ class TokenBucket:
         if self._slow < 1.0 and now - self._last_throttle > RECOVER_S:
             self._slow = min(1.0, self._slow * 2)
             self._last_throttle = now
-        self._tokens = min(max(1.0, self.rate), self._tokens + (now - self._stamp) * self.rate)
+        cap = max(1.0, self.rate * BURST_S)
+        self._tokens = min(cap, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
     def available(self) -> float:
