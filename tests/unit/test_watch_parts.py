@@ -100,7 +100,9 @@ def test_shards_split_fairly_and_move_when_one_leaves(tmp_path: Path) -> None:
     assert sorted(len(h) for h in held) in ([4, 6, 6], [5, 5, 6])
     assert set().union(*held) == set(range(16))
     assert all(a.isdisjoint(b) for i, a in enumerate(held) for b in held[i + 1 :])
-    assert all(w.still_held(f"ns-{n}") for n in range(50) for w in ws if w.shard(f"ns-{n}") in w.held)
+    assert all(
+        w.still_held(f"ns-{n}") for n in range(50) for w in ws if w.shard(f"ns-{n}") in w.held
+    )
     # one leaves (releases): the other two take its shards, half each at most
     ws[0].release()
     for _ in range(2):
