@@ -82,17 +82,27 @@ class ShardSchedule:
 
     @classmethod
     def load(cls, kv: KVStore, shard: int) -> ShardSchedule:
-        sched = cls(shard)
-        prefix = sweep_key(shard, "")
+        return cls.load_many(kv, [shard])[shard]
+
+    @classmethod
+    def load_many(cls, kv: KVStore, shards: list[int]) -> dict[int, ShardSchedule]:
+        """The schedules of ``shards``: one prefix scan for one shard, else one scan of
+        the set (a backend that scans whole sets, like Aerospike, reads it once)."""
+        out = {shard: cls(shard) for shard in shards}
+        prefix = sweep_key(shards[0], "") if len(shards) == 1 else ""
         for key, rec in kv.scan(SET, prefix):
-            ns = key[len(prefix) :]
+            head, sep, ns = key.partition("/")
+            sched = out.get(int(head)) if sep and head.isdigit() else None
+            if sched is None:
+                continue
             sched.due[ns] = int(rec.value.get("due") or 0)
             sched.names.append(ns)  # the scan is in key order: names come sorted
             sched.totals.add(rec.value, 1)
             sched.values[ns] = _pack(rec.value)
-        sched.heap = [(d, ns) for ns, d in sched.due.items()]
-        heapq.heapify(sched.heap)
-        return sched
+        for sched in out.values():
+            sched.heap = [(d, ns) for ns, d in sched.due.items()]
+            heapq.heapify(sched.heap)
+        return out
 
     def __contains__(self, ns: str) -> bool:
         return ns in self.due

@@ -171,9 +171,9 @@ class Watcher:
         for shard in list(self.schedules):
             if shard not in held:
                 del self.schedules[shard]
-        for shard in held:
-            if shard not in self.schedules:
-                self.schedules[shard] = ShardSchedule.load(self.kv, shard)
+        new = [shard for shard in held if shard not in self.schedules]
+        if new:
+            self.schedules.update(ShardSchedule.load_many(self.kv, new))
 
     def run(self, held: list[int]) -> TickResult:
         s = self.settings

@@ -76,7 +76,9 @@ def test_schedule_round_trips_through_the_kv(tmp_path: Path) -> None:
         [(sweep_key(3, "b"), sweep_value(fr, 1000)), (sweep_key(3, "a"), sweep_value(ok, 9000))],
     )
     kv.put("sweep", sweep_key(4, "z"), sweep_value(ok, 0))
-    sched = ShardSchedule.load(kv, 3)
+    both = ShardSchedule.load_many(kv, [3, 4, 5])  # one scan of the whole set
+    assert both[3].names == ["a", "b"] and both[4].names == ["z"] and len(both[5]) == 0
+    sched = ShardSchedule.load(kv, 3)  # one prefix scan
     assert sched.names == ["a", "b"] and len(sched) == 2
     t = sched.totals
     assert (t.namespaces, t.rows, t.bytes, t.unstable) == (2, 7, 70, 1)
