@@ -86,6 +86,7 @@ def run(n: int, latency_ms: int, concurrency: int) -> list[tuple[str, str, str, 
         (bare_s, bare_cpu_s), (tick_s, cpu_s) = bare_fan_out(), tick()
         floor = (math.ceil(n / 1000) + math.ceil(n / concurrency)) * rtt
 
+        w.shutdown()  # hands its shards over at once
         scaled = Watcher(
             settings.with_(sweep_max_ms=3_600_000),
             Upstream(settings),
