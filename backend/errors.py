@@ -89,9 +89,16 @@ class UpstreamError(LayerError):
     status = 502
     code = "upstream_error"
 
-    def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message, upstream_status=upstream_status)
         self.upstream_status = upstream_status
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamTimeout(UpstreamError):

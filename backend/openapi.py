@@ -48,6 +48,7 @@ def array(items: Schema) -> Schema:
 
 
 INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
 MS: Schema = {"type": "integer", "description": "epoch milliseconds"}
 STR: Schema = {"type": "string"}
 BOOL: Schema = {"type": "boolean"}
@@ -104,6 +105,29 @@ class QueryStr:
         pat = NO_CONTROL if self.pattern is None else f"^(?:{self.pattern.pattern})?$"
         schema = {"type": "string", "maxLength": self.max_len, "pattern": pat}
         return _query(self.name, schema, False, self.description)
+
+
+@dataclass(frozen=True)
+class QueryChoice:
+    """A query parameter that takes one of a few words; anything else is 400."""
+
+    name: str
+    choices: tuple[str, ...]
+    description: str = ""
+
+    def read(self) -> str | None:
+        value = params.str_arg(self.name, max_len=64)
+        if value is not None and value not in self.choices:
+            raise BadRequest(
+                f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}",
+                param=self.name,
+            )
+        return value
+
+    def parameter(self) -> Schema:
+        return _query(
+            self.name, {"type": "string", "enum": list(self.choices)}, False, self.description
+        )
 
 
 def _query(name: str, schema: Schema, required: bool, description: str) -> Schema:
@@ -221,8 +245,29 @@ SCHEMAS: dict[str, Schema] = {
             "last_write_ms": nullable(MS),
             "shadow": BOOL,
             "labels": {"type": "object", "additionalProperties": STR},
+            "observed_ms": nullable(MS),
+            "index_stuck_since_ms": nullable(MS),
         },
         {"metadata_error": STR},
+    ),
+    "Summary": obj(
+        {
+            "namespaces": INT,
+            "rows": INT,
+            "bytes": INT,
+            "unstable": INT,
+            "stuck": INT,
+            "errored": INT,
+            "dirty": INT,
+            "sweep": obj({"max_ms": INT, "cycle_ms": nullable(INT), "stretch": NUM}),
+            "upstream": obj({"calls_per_s": NUM, "max_rps": NUM, "backoff_until_ms": nullable(MS)}),
+            "shards": array(
+                obj({"shard": INT, "holder": nullable(STR), "expires_ms": nullable(MS)})
+            ),
+            "polls_per_s": NUM,
+            "watchers": INT,
+            "as_of_ms": MS,
+        }
     ),
     "NamespacePage": obj({"namespaces": array(ref("NamespaceRow")), "next_cursor": nullable(STR)}),
     "Metadata": obj(
@@ -232,6 +277,8 @@ SCHEMAS: dict[str, Schema] = {
                     "stable_as_of": nullable(MS),
                     "is_stable": BOOL,
                     "cache_state": ref("CacheState"),
+                    "observed_ms": nullable(MS),
+                    "index_stuck_since_ms": nullable(MS),
                 }
             )
         },

@@ -31,6 +31,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
 def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
@@ -145,6 +158,11 @@ class Settings:
     )
     history_prune_interval_ms: int = 3_600_000
     activity_retention_days: int = 90
+    sweep_max_ms: int = 3_600_000
+    watch_max_rps: float = 100.0
+    watch_shards: int = 16
+    stuck_after_ms: int = 600_000
+    listing_max_age_ms: int = 3_600_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -209,6 +227,14 @@ class Settings:
                 env, "LAYER_HISTORY_PRUNE_INTERVAL_MS", 3_600_000, 0, 30 * 86_400_000
             ),
             activity_retention_days=_int(env, "LAYER_ACTIVITY_RETENTION_DAYS", 90, 0, 36_500),
+            watch_max_rps=_float(env, "LAYER_WATCH_MAX_RPS", 100.0, 0.1, 1_000_000),
+            watch_shards=_int(env, "LAYER_WATCH_SHARDS", 16, 1, 4096),
+            stuck_after_ms=_int(env, "LAYER_STUCK_AFTER_MS", 600_000, 100, 30 * 86_400_000),
+        )
+        sweep_max = _int(env, "LAYER_SWEEP_MAX_MS", 3_600_000, 100, 30 * 86_400_000)
+        values["sweep_max_ms"] = sweep_max
+        values["listing_max_age_ms"] = _int(
+            env, "LAYER_LISTING_MAX_AGE_MS", sweep_max, 0, 30 * 86_400_000
         )
         known = {f.name for f in fields(cls)}
         for key in overrides:

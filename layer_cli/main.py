@@ -39,7 +39,7 @@ def cmd_watcher(args: argparse.Namespace) -> int:
     sched = build_watcher_scheduler(app, blocking=True)
     print(
         f"layer watcher: polling {settings.turbopuffer_base_url} every {settings.watch_interval_ms} ms "
-        "(idles while another watcher holds the lease)",
+        "(a fair share of the shards, with the other watchers)",
         flush=True,
     )
 

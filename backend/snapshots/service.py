@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from backend.errors import BadRequest, NotFound, Unprocessable
 from backend.freshness import Freshness, FreshnessStore
-from backend.lease import Lease
+from backend.lease import Fence
 from backend.snapshots.histogram import FieldCounter, build_body, result_from_body
 from backend.snapshots.jobs import JobRunner, RunningJob
 from backend.snapshots.origin import ServerCounting, count_origin
@@ -231,13 +231,13 @@ class SnapshotService:
         self._finish(rj, documents_scanned=scanned, result=result, **extra)
 
     # -- the watcher's chronology (step 3): backend/snapshots/watch.py ---------------------
-    def on_stable(self, lease: Lease) -> Any:
+    def on_stable(self, lease: Fence) -> Any:
         """The watcher hook: a snapshot of the configured fields when data moved (with a
         cadence and a cost bound), and retention now and then."""
         return self.watch.hook(lease)
 
     def watch_snapshot(
-        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
+        self, lease: Fence, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
     ) -> str | None:
         """One watcher snapshot now, whatever the cadence (tests, benches)."""
         return self.watch.snapshot(lease, ns, meta, fr)

@@ -31,7 +31,7 @@ import orjson
 
 from backend import metrics
 from backend.freshness import Freshness
-from backend.lease import Lease
+from backend.lease import Fence
 from backend.snapshots import layout
 from backend.snapshots.histogram import build_body
 from backend.snapshots.origin import ServerCounting, count_origin
@@ -78,7 +78,7 @@ class WatchSnapshots:
                 return
 
     # -- the hook ----------------------------------------------------------------------
-    def hook(self, lease: Lease) -> Hook:
+    def hook(self, lease: Fence) -> Hook:
         def on_stable(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
             task = self.decide(ns, meta, new)
             if task is None:
@@ -121,7 +121,7 @@ class WatchSnapshots:
             return "prune"
         return None
 
-    def _run(self, task: str, lease: Lease, ns: str, meta: dict[str, Any], fr: Freshness) -> None:
+    def _run(self, task: str, lease: Fence, ns: str, meta: dict[str, Any], fr: Freshness) -> None:
         try:
             if task == "snapshot":
                 self.snapshot(lease, ns, meta, fr)
@@ -140,7 +140,7 @@ class WatchSnapshots:
         self._note(ns, last_prune_ms=now_ms())
         return self.pruner.prune(ns)
 
-    def snapshot(self, lease: Lease, ns: str, meta: dict[str, Any], fr: Freshness) -> str | None:
+    def snapshot(self, lease: Fence, ns: str, meta: dict[str, Any], fr: Freshness) -> str | None:
         """One snapshot of the configured fields at ``stable_as_of``; the SHA, or None."""
         assert fr.stable_as_of is not None
         start = now_ms()
@@ -169,7 +169,7 @@ class WatchSnapshots:
         body = with_sha(
             build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters])
         )
-        if not lease.still_held():
+        if not lease.still_held(ns):
             log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
             return None
         created = self.repo.write(

@@ -10,7 +10,8 @@ from flask import Blueprint, Response, request
 from backend import params
 from backend.access import upstream_is_read
 from backend.errors import BadRequest
-from backend.extensions import get_freshness, get_settings, get_upstream
+from backend.extensions import get_freshness, get_kv, get_settings, get_upstream
+from backend.freshness import mark_dirty
 from backend.openapi import UPSTREAM, operation, ref
 from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
 from common.timeutil import now_ms
@@ -72,13 +73,16 @@ def query(ns: str) -> Response:
 def write(ns: str) -> Response:
     params.namespace(ns)
     body = stamp_write(params.json_object_body(), get_settings().watermark_attribute, now_ms())
-    return _relay(
+    out = _relay(
         "POST",
         f"/v2/namespaces/{quote(ns, safe='')}",
         orjson.dumps(body),
         retry=False,
         route="write",
     )
+    if out.status_code < 300:
+        mark_dirty(get_kv(), ns)  # the watcher's fast lane (backend/freshness.py)
+    return out
 
 
 @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
