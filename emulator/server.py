@@ -45,6 +45,9 @@ class EmulatorServer:
         bulk: dict[str, int] | None = None,
         many: dict[str, int] | None = None,
         threads: int = 32,
+        respond_async: bool = False,
+        respond_async_delay_ms: int = 0,
+        small_ns_bytes: int = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -53,7 +56,14 @@ class EmulatorServer:
         self.bulk = dict(bulk or {})
         self.many = dict(many or {})
         self.state = State(index_lag_ms=index_lag_ms)
-        self.options = Options(api_key=api_key, latency_ms=latency_ms, fail_rate=fail_rate)
+        self.options = Options(
+            api_key=api_key,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            respond_async=respond_async,
+            respond_async_delay_ms=respond_async_delay_ms,
+            small_ns_bytes=small_ns_bytes,
+        )
         self.generated: list[tuple[str, int]] = []
         self.url = ""
         self._threads = threads
