@@ -9,10 +9,8 @@ does is in ``emulator.writes``.
 
 from __future__ import annotations
 
-import base64
 import bisect
 import re
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -113,19 +111,6 @@ def infer_type(name: str, v: Any) -> dict[str, Any] | None:
     else:
         return None
     return {"type": t, "filterable": True}
-
-
-def decode_vector(v: Any) -> Any:
-    """Vectors may come as base64 little-endian f32; store them as float lists."""
-    if isinstance(v, str):
-        try:
-            raw = base64.b64decode(v, validate=True)
-        except ValueError as exc:
-            raise BadRequest("vector: invalid base64") from exc
-        if len(raw) % 4:
-            raise BadRequest("vector: base64 length is not a multiple of 4 bytes")
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    return v
 
 
 @dataclass(eq=False)
@@ -303,7 +288,8 @@ class State:
         ns = self.get_or_create(name)
         try:
             if source is not None and source is not ns:
-                with source.lock, ns.lock:
+                first, second = sorted((source, ns), key=lambda n: n.name)  # one lock order
+                with first.lock, second.lock:
                     result = apply_write(ns, body, source)
             else:
                 with ns.lock:
