@@ -162,6 +162,8 @@ def learn_value(schema: Schema, attr: str, v: Any, distance_metric: str | None) 
             )
         return v
     inferred = value_type(attr, v)
+    if inferred is None and isinstance(v, list):
+        inferred = "[]string"  # an empty array says nothing; turbopuffer defaults to strings
     if inferred is not None and attr != "id":
         schema[attr] = {"type": inferred, "filterable": True}
     return v
