@@ -35,6 +35,7 @@ from emulator.fts import Corpus, compile_rank, is_text_rank, rank_text
 from emulator.state import BadRequest, Namespace, Unprocessable
 from emulator.vectors import (
     DISTANCE_METRICS,
+    component_sizes,
     distance_fn,
     encode_base64,
     round_f32,
@@ -374,9 +375,10 @@ def execute(ns: Namespace, body: Any) -> dict[str, Any]:
 
 def billing(ns: Namespace, results: list[dict[str, Any]]) -> dict[str, int]:
     returned = 0
+    sizes = component_sizes(ns.schema)
     for r in results:
         for row in r.get("rows") or []:
-            returned += row_bytes(row, ns.schema)
+            returned += row_bytes(row, sizes)
         aggs = r.get("aggregations", r.get("aggregation_groups"))
         if aggs is not None:
             returned += len(orjson.dumps(aggs))

@@ -134,11 +134,38 @@ def value_bytes(v: Any, type_: str | None = None) -> int:
     return 8
 
 
-def row_bytes(row: dict[str, Any], schema: dict[str, dict[str, Any]]) -> int:
+def component_sizes(schema: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Bytes per component of each vector attribute, for ``row_bytes``."""
+    out: dict[str, int] = {}
+    for attr, entry in schema.items():
+        vec = vector_dims(str(entry.get("type", "")))
+        if vec is not None:
+            out[attr] = 2 if vec[1] == "f16" else 4
+    return out
+
+
+def row_bytes(row: dict[str, Any], vec_sizes: dict[str, int]) -> int:
+    """Logical bytes of one returned row; inlined, as this runs for every row returned."""
     total = 0
     for k, v in row.items():
-        if k == "$dist":
-            total += DIST_BYTES
-        else:
-            total += value_bytes(v, schema.get(k, {}).get("type"))
+        t = type(v)
+        if t is str:
+            total += len(v) if v.isascii() else len(v.encode())
+        elif t is int or t is float:
+            total += DIST_BYTES if k == "$dist" else 8
+        elif t is bool:
+            total += 1
+        elif t is list:
+            size = vec_sizes.get(k)
+            if size:
+                total += len(v) * size
+            else:
+                for x in v:
+                    tx = type(x)
+                    if tx is str:
+                        total += len(x) if x.isascii() else len(x.encode())
+                    elif x is not None:
+                        total += 1 if tx is bool else 8
+        elif v is not None:
+            total += value_bytes(v)
     return total
