@@ -29,8 +29,10 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from emulator.churn import Churn, parse_churn
 from emulator.multiquery import explain, recall, run_multi
 from emulator.ops import Operations
+from emulator.polls import PollTracker
 from emulator.query import run_query
 from emulator.routes import metadata, unindexed_scanned, update_metadata, update_schema
 from emulator.state import (
@@ -93,7 +95,7 @@ class Options:
     def set_faults(self, body: Any) -> None:
         if not isinstance(body, dict):
             raise BadRequest("faults body must be an object")
-        unknown = set(body) - set(self.faults())
+        unknown = set(body) - set(self.faults()) - {"churn"}  # churn: EmulatorApp sets it
         if unknown:
             raise BadRequest(
                 f"unknown option {sorted(unknown)[0]!r}; known: {sorted(self.faults())}"
@@ -144,6 +146,18 @@ def decode_cursor(cursor: str) -> str:
     return name
 
 
+def _recent(environ: dict[str, Any]) -> int:
+    """``?recent=N`` on GET /_emulator/churn: how many of the last writes to list (0-1000)."""
+    raw = parse_qs(environ.get("QUERY_STRING", "")).get("recent", ["0"])[0]
+    try:
+        n = int(raw)
+    except ValueError:
+        raise BadRequest(f"recent must be an integer, got {raw!r}") from None
+    if not 0 <= n <= 1000:
+        raise BadRequest(f"recent must be between 0 and 1000, got {n}")
+    return n
+
+
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 100
@@ -159,9 +173,13 @@ def _page_size(raw: str | None) -> int:
 class EmulatorApp:
     """``make_app``'s WSGI callable."""
 
-    def __init__(self, state: State, options: Options) -> None:
+    def __init__(self, state: State, options: Options, churn: Churn | None = None) -> None:
         self.state = state
         self.options = options
+        self.churn = churn if churn is not None else Churn(state)
+        self.polls = PollTracker(state.clock, state.names)
+        self.churn.on_write = self.polls.written
+        self.counts = {"metadata": 0, "list": 0, "write": 0, "query": 0}
         self._rng = random.Random()
         self.operations = Operations()
 
@@ -234,6 +252,10 @@ class EmulatorApp:
             return self._rng.choice(o.fail_statuses)
         return None
 
+    def _count(self, kind: str) -> None:
+        with self.options.lock:
+            self.counts[kind] += 1
+
     def _check_auth(self, environ: dict[str, Any]) -> None:
         key = self.options.api_key
         if key is None:
@@ -265,15 +287,42 @@ class EmulatorApp:
     def _emulator_route(self, method: str, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         if path == "/_emulator/faults":
             if method == "POST":
-                self.options.set_faults(self._json(environ))
+                body = self._json(environ)
+                churn = (
+                    parse_churn(body["churn"])
+                    if isinstance(body, dict) and "churn" in body
+                    else None
+                )
+                self.options.set_faults(body)
+                if churn is not None:
+                    self.churn.set(*churn)
                 return 200, self.options.faults()
             if method == "GET":
                 return 200, self.options.faults()
             raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/churn":
+            if method == "POST":
+                self.churn.set(*parse_churn(self._json(environ)))
+                return 200, self.churn.status()
+            if method == "GET":
+                return 200, self.churn.status(_recent(environ))
+            raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/polls":
+            if method == "POST":
+                self.polls.set(self._json(environ))
+            elif method != "GET":
+                raise EmulatorError(f"method {method} not allowed", 405)
+            return 200, self.polls.status()
         if path == "/_emulator/stats":
-            return 200, {"requests": self.options.requests}
+            with self.options.lock:
+                return 200, {"requests": self.options.requests, **self.counts}
         if path == "/_emulator/health":
-            return 200, {"status": "OK", "namespaces": len(self.state.names())}
+            reg = self.state.registry
+            return 200, {
+                "status": "OK",
+                "namespaces": reg.count(),
+                "materialized": reg.materialized(),
+            }
         raise NotFound(f"no route for {method} {path}")
 
     def _route(self, method: str, path: str, environ: dict[str, Any]) -> Any:
@@ -286,10 +335,13 @@ class EmulatorApp:
             check_namespace_name(parts[2])
         if n == 2:
             if method == "GET" and version == "v1":
+                self._count("list")
                 return self._list(environ)
         elif n == 3:
             ns = parts[2]
             if method == "POST" and version == "v2":
+                self._count("write")
+                self.polls.written(ns)
                 return self.state.write(ns, self._json(environ))
             if method == "DELETE":
                 self.state.delete(ns)
@@ -298,21 +350,24 @@ class EmulatorApp:
             ns, action = parts[2], parts[3]
             small = self.options.small_ns_bytes
             if action == "metadata" and method == "GET":
-                return metadata(self.state, self.state.get(ns), version, small)
+                self._count("metadata")
+                self.polls.metadata(ns)
+                return metadata(self.state, self.state.peek(ns), version, small)
             if action == "metadata" and method == "PATCH" and version == "v1":
                 return update_metadata(self.state, ns, self._json(environ), small)
             if action == "schema" and method == "GET" and version == "v1":
-                return dict(self.state.get(ns).schema)
+                return dict(self.state.peek(ns).schema)
             if action == "schema" and method == "POST" and version == "v1":
                 return update_schema(self.state, ns, self._json(environ))
             if action == "query" and method == "POST" and version == "v2":
+                self._count("query")
                 return self._query(ns, self._json(environ), run="query")
             if action == "explain_query" and method == "POST" and version == "v2":
                 return self._query(ns, self._json(environ), run="explain")
             if action == "async" and method == "POST" and version == "v2":
                 return self._start_copy(ns, self._json(environ))
             if action == "hint_cache_warm" and method == "GET" and version == "v1":
-                self.state.get(ns)
+                self.state.peek(ns)
                 return {"status": "ACCEPTED", "message": "cache warm hint accepted"}
         elif n == 5 and version == "v1":
             ns, action = parts[2], "/".join(parts[3:])
@@ -367,6 +422,6 @@ class EmulatorApp:
         return out
 
 
-def make_app(state: State, options: Options | None = None) -> WSGIApp:
+def make_app(state: State, options: Options | None = None, churn: Churn | None = None) -> WSGIApp:
     """The emulator as a WSGI callable over ``state``."""
-    return EmulatorApp(state, options or Options())
+    return EmulatorApp(state, options or Options(), churn)
