@@ -24,6 +24,7 @@ READ_ENDPOINTS: dict[str, frozenset[str]] = {
     "metrics.metrics": GET_HEAD,
     "namespaces.list_namespaces": GET_HEAD,
     "namespaces.metadata": GET_HEAD,
+    "namespaces.summary": GET_HEAD,
     "snapshots.list_jobs": GET_HEAD,
     "snapshots.get_job": GET_HEAD,
     "snapshots.history": GET_HEAD,

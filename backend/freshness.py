@@ -121,6 +121,10 @@ class FreshnessStore:
         """Every dirty mark, with its generation (the set is as large as recent activity)."""
         return dict(self.kv.scan(DIRTY))
 
+    def is_dirty(self, ns: str) -> bool:
+        """Written through Layer since the last stable poll (so its schema has the stamp)."""
+        return self.kv.get(DIRTY, ns) is not None
+
     def drop(self, ns: str) -> None:
         """Forget a namespace gone upstream: its record, its marks, its index entries."""
         self.kv.delete(SET, ns)

@@ -74,6 +74,34 @@ def apply_cut(body: dict[str, Any], attr: str, cut: Cut) -> dict[str, Any]:
     return one(body)
 
 
+def hide_watermark(body: dict[str, Any], attr: str) -> dict[str, Any] | None:
+    """Keep Layer's stamp out of ``include_attributes: true`` results (None: unchanged).
+
+    The stamp is Layer's bookkeeping, not the caller's data: a query asking for every
+    attribute gets ``exclude_attributes: [attr]`` instead, so rows compare equal to what
+    was written and the upstream does not bill the attribute. A query that names the
+    attribute in a list, or asks for none, is left alone.
+    """
+
+    def one(q: Any) -> Any:
+        if not isinstance(q, dict):
+            return q
+        exclude = q.get("exclude_attributes")
+        if q.get("include_attributes") is True and exclude is None:
+            out = {k: v for k, v in q.items() if k != "include_attributes"}
+            out["exclude_attributes"] = [attr]
+            return out
+        if isinstance(exclude, list) and attr not in exclude:
+            return {**q, "exclude_attributes": [*exclude, attr]}
+        return q
+
+    if isinstance(body.get("queries"), list):
+        new = {**body, "queries": [one(q) for q in body["queries"]]}
+    else:
+        new = one(body)
+    return None if new == body else new
+
+
 def stamp_write(body: dict[str, Any], attr: str, ms: int) -> dict[str, Any]:
     """Stamp every upserted or patched row of a write body with the watermark attribute."""
     out = dict(body)

@@ -13,7 +13,14 @@ from backend.errors import BadRequest
 from backend.extensions import get_freshness, get_kv, get_settings, get_upstream
 from backend.freshness import mark_dirty
 from backend.openapi import UPSTREAM, operation, ref
-from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
+from backend.proxy import (
+    apply_cut,
+    decide_cut,
+    forward_headers,
+    hide_watermark,
+    response_headers,
+    stamp_write,
+)
 from common.timeutil import now_ms
 
 bp = Blueprint("proxy", __name__)
@@ -45,12 +52,20 @@ def _relay(method: str, path: str, data: bytes | None, *, retry: bool, route: st
 def query(ns: str) -> Response:
     params.namespace(ns)
     body = params.json_object_body()
-    cut = decide_cut(body, get_freshness().get(ns))
-    # No cut: the caller's bytes go upstream as they came (no re-serialisation).
+    freshness = get_freshness()
+    fr = freshness.get(ns)
+    cut = decide_cut(body, fr)
+    attr = get_settings().watermark_attribute
+    # The stamp is hidden only where the schema has it: the last poll saw it, or Layer
+    # wrote (and stamped) since; excluding an attribute a namespace lacks is not asked.
+    hidden = hide_watermark(body, attr)
+    if hidden is not None and not (fr.has_watermark or freshness.is_dirty(ns)):
+        hidden = None
+    # Nothing to change: the caller's bytes go upstream as they came (no re-serialisation).
     data = (
         request.get_data(cache=True)
-        if cut.watermark_ms is None
-        else orjson.dumps(apply_cut(body, get_settings().watermark_attribute, cut))
+        if cut.watermark_ms is None and hidden is None
+        else orjson.dumps(apply_cut(hidden or body, attr, cut))
     )
     out = _relay(
         "POST", f"/v2/namespaces/{quote(ns, safe='')}/query", data, retry=True, route="query"

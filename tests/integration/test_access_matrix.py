@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], str] = {
             "metrics.metrics",
             "namespaces.list_namespaces",
             "namespaces.metadata",
+            "namespaces.summary",
             "snapshots.list_jobs",
             "snapshots.get_job",
             "snapshots.history",

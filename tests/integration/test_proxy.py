@@ -133,8 +133,39 @@ def test_official_sdk_through_layer(emulator, backend_factory) -> None:
         or []
     )
     assert [r.id for r in rows] == [1]
-    assert "_layer_written_ms" in (rows[0].model_extra or rows[0].__dict__)
+    # Layer's stamp is bookkeeping: rows come back as written ...
+    assert "_layer_written_ms" not in (rows[0].model_extra or rows[0].__dict__)
+    stamped = (
+        ns.query(rank_by=("id", "asc"), top_k=1, include_attributes=["_layer_written_ms"]).rows
+        or []
+    )
+    # ... and it is there for whoever asks for it by name.
+    assert "_layer_written_ms" in (stamped[0].model_extra or stamped[0].__dict__)
     meta = ns.metadata()
     assert meta.approx_row_count == 2
     ids = [n.id for n in tpuf.namespaces()]
     assert "sdk-ns" in ids
+
+
+def test_include_all_does_not_return_layers_stamp(emulator, backend_factory) -> None:
+    import requests
+
+    layer = backend_factory(emulator.url)
+    ns = "stamp-hidden"
+    w = requests.post(
+        f"{layer.url}/v2/namespaces/{ns}", json={"upsert_rows": [{"id": 1, "a": "x"}]}, timeout=10
+    )
+    assert w.status_code == 200, w.text
+    q = requests.post(
+        f"{layer.url}/v2/namespaces/{ns}/query",
+        json={"rank_by": ["id", "asc"], "limit": 5, "include_attributes": True},
+        timeout=10,
+    )
+    assert q.status_code == 200, q.text
+    assert q.json()["rows"] == [{"id": 1, "a": "x"}]
+    named = requests.post(
+        f"{layer.url}/v2/namespaces/{ns}/query",
+        json={"rank_by": ["id", "asc"], "limit": 5, "include_attributes": ["_layer_written_ms"]},
+        timeout=10,
+    ).json()
+    assert isinstance(named["rows"][0]["_layer_written_ms"], int)  # the stamp is still there

@@ -65,3 +65,23 @@ def test_forward_headers_drop_the_callers_key() -> None:
         }
     )
     assert out == {"Content-Type": "application/json"}
+
+
+def test_hide_watermark_from_include_all_queries() -> None:
+    from backend.proxy import hide_watermark
+
+    attr = "_layer_written_ms"
+    assert hide_watermark({"include_attributes": True, "limit": 3}, attr) == {
+        "limit": 3,
+        "exclude_attributes": [attr],
+    }
+    assert hide_watermark({"exclude_attributes": ["v"]}, attr) == {
+        "exclude_attributes": ["v", attr]
+    }
+    assert hide_watermark({"include_attributes": ["a", attr]}, attr) is None  # asked for it
+    assert hide_watermark({"include_attributes": False}, attr) is None
+    assert hide_watermark({"rank_by": ["id", "asc"]}, attr) is None
+    multi = {"queries": [{"include_attributes": True}, {"include_attributes": ["a"]}]}
+    assert hide_watermark(multi, attr) == {
+        "queries": [{"exclude_attributes": [attr]}, {"include_attributes": ["a"]}]
+    }
