@@ -2,7 +2,9 @@
 
 At the engine level against the emulator: each example writes random documents to a
 fresh namespace, warms the cache, and compares ``DocumentCache.count`` with
-``count_origin(strategy="scan")`` for random filters from the cache's operator set.
+``count_origin(strategy="scan")`` for random filters from the cache's operator set
+(In/NotIn on the array attribute and with bare scalars, the Glob family on strings and
+arrays of strings, comparisons with null).
 The emulator answers with ``common.filters`` and so does the cache, so a difference
 would be in the cache's storage, its generations, its in-memory equality indexes, or
 (on Aerospike, when ``LAYER_TEST_AEROSPIKE`` is set) the server-side pushdown. Both
@@ -51,6 +53,7 @@ doc_attrs = st.fixed_dictionaries(
     },
 )
 any_scalar = st.one_of(colors, small_ints, halves, st.booleans())
+tag_values = st.sampled_from(["a", "b", "c", "d", "z"])
 
 
 def leaves() -> st.SearchStrategy[list[Any]]:
@@ -58,7 +61,21 @@ def leaves() -> st.SearchStrategy[list[Any]]:
     return st.one_of(
         st.tuples(attr, st.sampled_from(["Eq", "NotEq"]), st.one_of(st.none(), any_scalar)),
         st.tuples(attr, st.sampled_from(["In", "NotIn"]), st.lists(any_scalar, max_size=3)),
+        # On the array attribute In/NotIn mean "any element in the list"; a bare scalar
+        # is In [scalar] (TURBOPUFFER.md).
+        st.tuples(
+            st.just("tags"),
+            st.sampled_from(["In", "NotIn"]),
+            st.one_of(st.sampled_from(["a", "b", "z"]), st.lists(tag_values, max_size=3)),
+        ),
+        st.tuples(attr, st.sampled_from(["In", "NotIn"]), st.one_of(st.none(), any_scalar)),
         st.tuples(attr, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), any_scalar),
+        st.tuples(attr, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), st.none()),
+        st.tuples(
+            st.sampled_from(["color", "tags", "a_long_attribute_name"]),
+            st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
+            st.sampled_from(["r*", "{red,blue}", "[!r]*", "?", "R*", "[a-b]", "*e*"]),
+        ),
         st.tuples(st.just("tags"), st.just("Contains"), st.sampled_from(["a", "b", "z"])),
         st.tuples(
             st.just("tags"),
