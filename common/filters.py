@@ -13,13 +13,13 @@ as ``TURBOPUFFER.md`` records them):
   list matches missing). On an array attribute: **any element** is in the list (the
   intersection is not empty, as ``ContainsAny``); ``NotIn`` is the negation, so it
   matches an array with no element in the list, and an empty array.
-- ``Lt``/``Lte``/``Gt``/``Gte`` order values with null as the least value of every
-  type, which is why ``Lt``/``Lte`` match null/missing and ``Gt``/``Gte`` do not. A
-  null value is allowed and follows the same order: ``Lt null`` matches nothing,
-  ``Lte null`` is ``Eq null``, ``Gt null`` matches every present scalar, ``Gte null``
-  every document with a scalar or no value. Numbers compare numerically, strings
-  lexicographically (code points), bools with bools; anything else (string vs number,
-  arrays) is simply false, never an exception.
+- ``Lt``/``Lte``/``Gt``/``Gte``: nulls sort first, and ``Lt``/``Lte`` always match a
+  null or missing attribute (``Gt``/``Gte`` never, for a non-null value). A null value
+  is allowed: no present value sorts below null, so ``Lt null`` and ``Lte null`` match
+  exactly the null/missing documents (``Eq null``), ``Gt null`` every present value
+  (``NotEq null``) and ``Gte null`` every document. Numbers compare numerically,
+  strings lexicographically (code points), bools with bools; anything else (string vs
+  number, arrays) is simply false, never an exception.
 - ``Any*`` compare each element of an array attribute; ``Contains*`` test array
   membership; on a non-array value they are false (their ``Not*`` forms true).
 - ``Glob`` family: globset syntax (``common/globset.py``: ``*``, ``?``, ``[...]``,
@@ -253,14 +253,12 @@ def _cmp_fn(op: str, value: Any) -> Callable[[Any], bool]:
 
 
 def _cmp_null(attr: str, op: str) -> Predicate:
-    """A comparison with null: null is the least value, arrays are never ordered."""
-    if op == "Lt":
-        return lambda d: False
-    if op == "Lte":
+    """A comparison with null: nulls sort first and ``Lt``/``Lte`` always match null."""
+    if op in ("Lt", "Lte"):
         return lambda d: d.get(attr) is None
     if op == "Gt":
-        return lambda d: isinstance(d.get(attr), _SCALARS)
-    return lambda d: d.get(attr) is None or isinstance(d.get(attr), _SCALARS)
+        return lambda d: d.get(attr) is not None
+    return lambda d: True
 
 
 def _leaf(attr: str, op: str, value: Any, path: str) -> Predicate:

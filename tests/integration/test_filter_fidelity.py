@@ -48,31 +48,54 @@ DOCS = _docs()
 
 words = st.sampled_from(WORDS)
 numbers = st.sampled_from([-2, 0, 1, 2.5, 3, 7])
-attrs = st.sampled_from(["color", "n", "tags", "flag", "id", "missing"])
+# Each attribute's values keep their schema type (the emulator may refuse a mismatch).
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "color": words,
+    "tags": words,
+    "n": numbers,
+    "flag": st.booleans(),
+    "id": st.integers(0, 121),
+    "missing": st.one_of(words, numbers, st.booleans()),
+}
+attrs = st.sampled_from(sorted(VALUES))
+
+
+def _leaf(attr: str) -> st.SearchStrategy[list[Any]]:
+    v = VALUES[attr]
+    nullable = st.one_of(st.none(), v)
+    cases = [
+        st.tuples(st.just(attr), st.sampled_from(["Eq", "NotEq"]), nullable),
+        st.tuples(
+            st.just(attr),
+            st.sampled_from(["In", "NotIn"]),
+            st.one_of(nullable, st.lists(nullable, max_size=3)),
+        ),
+        st.tuples(st.just(attr), st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), nullable),
+    ]
+    if attr == "tags":
+        cases += [
+            st.tuples(st.just(attr), st.sampled_from(["Contains", "NotContains"]), words),
+            st.tuples(
+                st.just(attr),
+                st.sampled_from(["ContainsAny", "NotContainsAny"]),
+                st.lists(words, max_size=3),
+            ),
+        ]
+    if attr in ("color", "tags", "missing"):
+        cases.append(
+            st.tuples(
+                st.just(attr),
+                st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
+                st.sampled_from(
+                    ["r*", "{red,blue}", "[!r]*", "?ed", "RED", "a/*", "*,*", "[b-s]*"]
+                ),
+            )
+        )
+    return st.one_of(*cases).map(list)
 
 
 def leaves() -> st.SearchStrategy[list[Any]]:
-    scalar = st.one_of(words, numbers, st.booleans())
-    return st.one_of(
-        st.tuples(attrs, st.sampled_from(["Eq", "NotEq"]), st.one_of(st.none(), scalar)),
-        st.tuples(
-            attrs,
-            st.sampled_from(["In", "NotIn"]),
-            st.one_of(st.none(), scalar, st.lists(st.one_of(st.none(), scalar), max_size=3)),
-        ),
-        st.tuples(attrs, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), st.one_of(st.none(), scalar)),
-        st.tuples(st.just("tags"), st.sampled_from(["Contains", "NotContains"]), words),
-        st.tuples(
-            st.just("tags"),
-            st.sampled_from(["ContainsAny", "NotContainsAny"]),
-            st.lists(words, max_size=3),
-        ),
-        st.tuples(
-            st.sampled_from(["color", "tags", "missing"]),
-            st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
-            st.sampled_from(["r*", "{red,blue}", "[!r]*", "?ed", "RED", "a/*", "*,*", "[b-s]*"]),
-        ),
-    ).map(list)
+    return attrs.flatmap(_leaf)
 
 
 filters = st.recursive(

@@ -302,18 +302,20 @@ def test_sdk_live_suite_in_on_arrays() -> None:
         (["nums", "In", [5.0]], True),
         (["nums", "In", [True]], False),
         (["qty", "Lt", None], False),
-        (["missing", "Lt", None], False),
+        (["missing", "Lt", None], True),
+        (["nothing", "Lt", None], True),
         (["qty", "Lte", None], False),
         (["missing", "Lte", None], True),
         (["nothing", "Lte", None], True),
         (["qty", "Gt", None], True),
         (["color", "Gt", None], True),
         (["ok", "Gt", None], True),
+        (["tags", "Gt", None], True),
         (["missing", "Gt", None], False),
-        (["tags", "Gt", None], False),
+        (["nothing", "Gt", None], False),
         (["qty", "Gte", None], True),
         (["missing", "Gte", None], True),
-        (["tags", "Gte", None], False),
+        (["tags", "Gte", None], True),
         (["tags", "Glob", "[ab]"], True),
         (["tags", "Glob", "z*"], False),
         (["tags", "NotGlob", "z*"], True),
@@ -375,18 +377,21 @@ def test_in_on_arrays_is_contains_any(arr: list[Any], data: st.DataObject) -> No
 
 
 @given(x=values, v=scalars)
-def test_comparisons_follow_one_order_with_null_least(x: Any, v: Any) -> None:
-    """Lt/Gte and Lte/Gt are complements wherever the two values are ordered."""
+def test_comparisons_with_nulls_first(x: Any, v: Any) -> None:
+    """Lt/Gte and Lte/Gt are complements wherever both sides are present and ordered;
+    a null document matches Lt/Lte only; a null value splits documents by presence."""
     doc = {"id": 1, "x": x}
-    ordered = not isinstance(x, list) and (
-        x is None
-        or v is None
-        or (type(x) is bool) == (type(v) is bool)
-        and isinstance(x, str) == isinstance(v, str)
-    )
     lt, lte = evaluate(["x", "Lt", v], doc), evaluate(["x", "Lte", v], doc)
     gt, gte = evaluate(["x", "Gt", v], doc), evaluate(["x", "Gte", v], doc)
-    if ordered:
+    if v is None:
+        assert (lt, lte, gt, gte) == (x is None, x is None, x is not None, True), x
+    elif x is None:
+        assert (lt, lte, gt, gte) == (True, True, False, False)
+    elif (
+        not isinstance(x, list)
+        and (type(x) is bool) == (type(v) is bool)
+        and isinstance(x, str) == isinstance(v, str)
+    ):
         assert lt is not gte and lte is not gt, (x, v)
         assert lte is (lt or evaluate(["x", "Eq", v], doc)), (x, v)
     else:
