@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, extensions, metrics, observability, params
+from backend import auth, compression, extensions, metrics, observability, params
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, cache, health, namespaces, openapi, proxy, snapshots
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.before_request(params.check_raw_path)
     register_errors(app)
+    compression.init_app(app)  # gzip for clients that accept it (backend/compression.py)
     for bp in (
         health.bp,
         metrics.bp,

@@ -224,6 +224,7 @@ class Upstream:
         headers: Mapping[str, str] | None,
         timeout: tuple[float, float] | None,
         route: str,
+        decode: bool = True,
     ) -> requests.Response:
         t0 = time.perf_counter()
         status: int | None = None
@@ -235,7 +236,10 @@ class Upstream:
             )
             # Read the body now: the connection goes back to the pool even when the
             # response is dropped for a retry.
-            resp.content  # noqa: B018
+            if decode:
+                resp.content  # noqa: B018
+            else:  # the bytes as sent (still compressed when Content-Encoding says so)
+                resp._content = resp.raw.read(decode_content=False)
             status = resp.status_code
             return resp
         finally:
@@ -254,11 +258,14 @@ class Upstream:
         retry: bool,
         timeout: tuple[float, float] | None = None,
         route: str = "other",
+        decode: bool = True,
     ) -> requests.Response:
         """Send a request; retry it (when ``retry``) per the policy. Returns the last response.
 
         Raises ``UpstreamTimeout`` / ``UpstreamError`` only when no response was ever
         received; a response with an error status is returned for the caller to map.
+        ``decode=False`` keeps the body as the upstream encoded it (the proxy relays
+        gzip bytes with their ``Content-Encoding`` rather than inflating them).
         """
         if json_body is not None:
             data = orjson.dumps(json_body)
@@ -268,7 +275,7 @@ class Upstream:
         while True:
             wait: float | None
             try:
-                resp = self._send_once(method, path, params, data, headers, timeout, route)
+                resp = self._send_once(method, path, params, data, headers, timeout, route, decode)
             except requests.Timeout as exc:
                 last_exc: Exception = exc
                 resp = None

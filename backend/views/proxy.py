@@ -6,28 +6,59 @@ from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, request
+from urllib3.response import HTTPResponse
 
 from backend import params
-from backend.errors import BadRequest
+from backend.compression import accepts_gzip, add_vary
+from backend.errors import BadRequest, UpstreamError
 from backend.extensions import get_freshness, get_settings, get_upstream
 from backend.openapi import UPSTREAM, operation, ref
-from backend.proxy import apply_cut, decide_cut, forward_headers, response_headers, stamp_write
+from backend.proxy import (
+    apply_cut,
+    copies_rows,
+    decide_cut,
+    forget_cut,
+    forward_headers,
+    response_headers,
+    stamp_write,
+)
 from common.timeutil import now_ms
 
 bp = Blueprint("proxy", __name__)
 
 
 def _relay(method: str, path: str, data: bytes | None, *, retry: bool, route: str) -> Response:
+    # A client that takes gzip gets the upstream's gzip bytes as they came (no inflate
+    # and deflate here); any other client gets identity from the upstream.
+    gzip_ok = accepts_gzip(request)
+    headers = forward_headers(request.headers)
+    headers["Accept-Encoding"] = "gzip" if gzip_ok else "identity"
     resp = get_upstream().send(
         method,
         path,
         params=request.query_string or None,
         data=data,
-        headers=forward_headers(request.headers),
+        headers=headers,
         retry=retry,
         route=route,
+        decode=not gzip_ok,
     )
-    return Response(resp.content, status=resp.status_code, headers=response_headers(resp))
+    out = Response(
+        resp.content,
+        status=resp.status_code,
+        headers=response_headers(resp, get_settings().turbopuffer_base_url),
+    )
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        if gzip_ok and encoding == "gzip":
+            out.headers["Content-Encoding"] = "gzip"
+            add_vary(out)
+        elif gzip_ok or encoding not in HTTPResponse.CONTENT_DECODERS:
+            raise UpstreamError(
+                f"upstream sent Content-Encoding {encoding!r}, which the client did not ask for",
+                upstream_status=resp.status_code,
+            )
+    return out
 
 
 @bp.post("/v2/namespaces/<ns>/query")
@@ -71,13 +102,16 @@ def query(ns: str) -> Response:
 def write(ns: str) -> Response:
     params.namespace(ns)
     body = stamp_write(params.json_object_body(), get_settings().watermark_attribute, now_ms())
-    return _relay(
+    out = _relay(
         "POST",
         f"/v2/namespaces/{quote(ns, safe='')}",
         orjson.dumps(body),
         retry=False,
         route="write",
     )
+    if out.status_code < 300 and copies_rows(body):
+        forget_cut(get_freshness(), ns)  # copied rows carry the source's stamps
+    return out
 
 
 @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
