@@ -27,8 +27,8 @@ def _error(status: int, code: str, message: str) -> tuple[Response, int]:
 
 def register_errors(app: Flask) -> None:
     @app.errorhandler(LayerError)
-    def layer_error(exc: LayerError) -> tuple[Response, int]:
-        return jsonify(exc.body()), exc.status
+    def layer_error(exc: LayerError) -> tuple[Response, int, dict[str, str]]:
+        return jsonify(exc.body()), exc.status, exc.headers()
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable) -> tuple[Response, int]:

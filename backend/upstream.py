@@ -31,7 +31,15 @@ from requests.utils import get_encoding_from_headers, requote_uri
 from urllib3.connectionpool import ConnectionPool
 from urllib3.response import BaseHTTPResponse
 
-from backend.errors import UpstreamError, UpstreamNotFound, UpstreamTimeout
+from backend.errors import (
+    UpstreamAuth,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,21 @@ def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float
         return None
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
+
+
+def error_class(status: int) -> type[UpstreamError]:
+    """The error an upstream status becomes on Layer's own routes (README's error map)."""
+    if status in (400, 422):
+        return UpstreamRejected
+    if status in (401, 403):
+        return UpstreamAuth
+    if status == 409:
+        return UpstreamConflict
+    if status == 429:
+        return UpstreamRateLimited
+    if status in (408, 504):
+        return UpstreamTimeout
+    return UpstreamError
 
 
 def _error_text(resp: requests.Response) -> str:
@@ -322,15 +345,22 @@ class Upstream:
         ) from None
 
     # -- typed calls (Layer's own use; errors mapped) ----------------------------------
+    def _error_text(self, resp: requests.Response) -> str:
+        text = _error_text(resp)
+        return text.replace(self._key, "[upstream key]") if self._key else text
+
     def _json(self, resp: requests.Response, what: str) -> Any:
-        if resp.status_code == 404:
-            raise UpstreamNotFound(f"{what}: not found upstream ({_error_text(resp)})")
-        if resp.status_code >= 400:
-            cls = UpstreamTimeout if resp.status_code in (408, 504) else UpstreamError
-            raise cls(
-                f"{what}: upstream answered {resp.status_code}: {_error_text(resp)}",
-                upstream_status=resp.status_code,
-            )
+        status = resp.status_code
+        if status == 404:
+            raise UpstreamNotFound(f"{what}: not found upstream ({self._error_text(resp)})")
+        if status >= 400:
+            cls = error_class(status)
+            message = f"{what}: upstream answered {status}: {self._error_text(resp)}"
+            if cls is UpstreamAuth:
+                message += (
+                    " (the upstream refused Layer's TURBOPUFFER_API_KEY: an operator must fix it)"
+                )
+            raise cls(message, upstream_status=status, retry_after_s=retry_after_s(resp.headers))
         try:
             return orjson.loads(resp.content)
         except orjson.JSONDecodeError:

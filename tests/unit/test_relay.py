@@ -8,7 +8,9 @@ nobody asked for. End-to-end versions over real HTTP are in
 
 from __future__ import annotations
 
+import email.utils
 import gzip
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +155,39 @@ def test_small_bodies_stay_plain(client: FlaskClient, path: str, kwargs: dict[st
     r = client.post(path, headers={"Accept-Encoding": "gzip"}, **kwargs)
     assert r.status_code == 200 and "Content-Encoding" not in r.headers
     assert r.get_json()["rows"] == [{"id": 1}]
+
+
+# --- upstream errors on Layer's own routes: the wait the upstream asked for goes back ----
+
+
+@responses.activate
+def test_retry_after_ms_and_http_date_are_relayed_on_layer_routes(client: FlaskClient) -> None:
+    meta = f"{BASE}/v2/namespaces/ns/metadata"
+    responses.get(meta, status=429, headers={"retry-after-ms": "1500"}, json={"error": "slow"})
+    r = client.get("/v2/namespaces/ns/metadata")
+    assert r.status_code == 429 and r.get_json()["error"]["code"] == "rate_limited"
+    assert r.headers["retry-after-ms"] == "1500" and r.headers["Retry-After"] == "2"
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    responses.replace(responses.GET, meta, status=409, headers={"Retry-After": when}, json={})
+    r = client.get("/v2/namespaces/ns/metadata")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "upstream_conflict"
+    assert 28 <= int(r.headers["Retry-After"]) <= 31
+    responses.replace(responses.GET, meta, status=503, json={"error": "down"})
+    r = client.get("/v2/namespaces/ns/metadata")
+    assert r.status_code == 502 and "Retry-After" not in r.headers
+
+
+@responses.activate
+def test_upstream_error_text_never_carries_the_upstream_key(tmp_path: Path) -> None:
+    app = create_app(
+        make_settings(BASE, tmp_path, upstream_retries=0, turbopuffer_api_key="tpuf_secret_key")
+    )
+    responses.get(
+        f"{BASE}/v2/namespaces/ns/metadata",
+        status=403,
+        json={"status": "error", "error": "key tpuf_secret_key may not read ns"},
+    )
+    r = app.test_client().get("/v2/namespaces/ns/metadata")
+    assert r.status_code == 502 and r.get_json()["error"]["code"] == "upstream_auth"
+    assert "tpuf_secret_key" not in r.get_data(as_text=True)
+    assert "[upstream key] may not read ns" in r.get_json()["error"]["message"]
