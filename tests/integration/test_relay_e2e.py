@@ -8,6 +8,7 @@ The upstream is the emulator where it answers the behaviour, and the scripted st
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 from typing import Any
 
@@ -150,3 +151,35 @@ def test_sdk_with_compression_through_layer(emulator: EmulatorServer, backend_fa
     assert "Content-Encoding" not in small.headers
     assert [row.id for row in small.parse().rows or []] == [1]
     assert [n.id for n in client.namespaces(prefix="gz")] == ["gz"]
+
+
+def _emulator_has_respond_async() -> bool:
+    return "respond_async" in inspect.signature(EmulatorServer.__init__).parameters
+
+
+@pytest.mark.skipif(
+    not _emulator_has_respond_async(),
+    reason="the emulator has no respond_async option yet (it comes with the emulator-fidelity work)",
+)
+def test_sdk_write_answered_async_by_the_emulator(
+    emulator_factory: Any, backend_factory: Any, no_poll_delay: None
+) -> None:
+    emu = emulator_factory(index_lag_ms=10, respond_async=True, respond_async_delay_ms=300)
+    layer = backend_factory(emu.url)
+    r = requests.post(
+        f"{layer.url}/v2/namespaces/ra",
+        json={"upsert_rows": [{"id": 1, "c": "x"}]},
+        headers={"Prefer": "respond-async"},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    assert r.headers["Preference-Applied"] == "respond-async"
+    location = r.headers["Location"]
+    assert location.startswith("/v1/namespaces/ra/operations/")
+    assert requests.get(layer.url + location, timeout=10).status_code == 200
+    client = turbopuffer.Turbopuffer(api_key="k", base_url=layer.url, max_retries=0)
+    ns = client.namespace("ra")
+    res = ns.write(upsert_rows=[{"id": 2, "c": "y"}, {"id": 3, "c": "z"}])
+    assert res.status == "OK" and res.rows_affected == 2
+    rows = ns.query(rank_by=("id", "asc"), limit=10, include_attributes=["c"]).rows or []
+    assert [(row.id, row["c"]) for row in rows] == [(1, "x"), (2, "y"), (3, "z")]
