@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from urllib3.response import HTTPResponse
 
 from backend import params
+from backend.access import upstream_is_read
 from backend.compression import accepts_gzip, add_vary
 from backend.errors import BadRequest, UpstreamError
 from backend.extensions import get_freshness, get_settings, get_upstream
@@ -125,7 +126,7 @@ def passthrough(rest: str) -> Response:
         raise BadRequest("path has empty or dot segments", param="path")
     version = request.path.split("/", 2)[1]
     method = request.method
-    retry = method in ("GET", "HEAD") or rest.endswith("/query")
+    retry = method in ("GET", "HEAD") or upstream_is_read(method, f"/{version}/{rest}")
     return _relay(
         method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough"
     )
