@@ -151,6 +151,11 @@ def test_sdk_with_compression_through_layer(emulator: EmulatorServer, backend_fa
     assert "Content-Encoding" not in small.headers
     assert [row.id for row in small.parse().rows or []] == [1]
     assert [n.id for n in client.namespaces(prefix="gz")] == ["gz"]
+    # A write over 1 KB goes gzipped (the SDK's compression=True) and lands stamped.
+    more = [{"id": i, "title": f"more text {i} " * 6, "n": i} for i in range(101, 131)]
+    assert ns.write(upsert_rows=more).rows_affected == 30
+    got = ns.query(rank_by=("id", "desc"), limit=1, include_attributes=True).rows or []
+    assert got[0].id == 130 and isinstance(got[0]["_layer_written_ms"], int)
 
 
 def _emulator_has_respond_async() -> bool:
