@@ -54,7 +54,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "tags": words,
     "n": numbers,
     "flag": st.booleans(),
-    "id": st.integers(0, 121),
+    "id": st.one_of(st.integers(0, 121), st.sampled_from([1.0, 7.0, 2.5])),  # 1.0 == id 1
     "missing": st.one_of(words, numbers, st.booleans()),
 }
 attrs = st.sampled_from(sorted(VALUES))
@@ -146,6 +146,19 @@ def test_emulator_returns_what_the_evaluator_accepts(
     agg = _query(loaded, {"aggregate_by": {"n": ["Count"]}, "filters": full})
     assert agg.status_code == 200, agg.text
     assert agg.json()["aggregations"]["n"] == len(want)
+
+
+def test_id_in_with_an_integral_float(emulator: EmulatorServer) -> None:
+    """``id In [1.0]`` matches id 1, as ``Eq 1.0`` does (the id-range shortcut once missed it)."""
+    write_docs(emulator.url, "ids", [{"id": 1}, {"id": 2}])
+    for f in (["id", "In", [1.0]], ["id", "In", [1.0, 2]], ["id", "Eq", 1.0], ["id", "In", 1.0]):
+        r = requests.post(
+            f"{emulator.url}/v2/namespaces/ids/query",
+            json={"rank_by": ["id", "asc"], "limit": 5, "filters": f},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        assert [row["id"] for row in r.json()["rows"]] == ([1, 2] if f[2] == [1.0, 2] else [1]), f
 
 
 def test_sdk_live_suite_filters_through_the_emulator(emulator: EmulatorServer) -> None:
