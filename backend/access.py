@@ -20,6 +20,7 @@ PROXY_ENDPOINT = "proxy.passthrough"
 # Layer's own endpoints a read key may call, with the methods that read.
 READ_ENDPOINTS: dict[str, frozenset[str]] = {
     "health.readyz": GET_HEAD,
+    "health.whoami": GET_HEAD,
     "metrics.metrics": GET_HEAD,
     "namespaces.list_namespaces": GET_HEAD,
     "namespaces.metadata": GET_HEAD,

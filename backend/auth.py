@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from backend import access
 from backend.errors import Forbidden, Unauthorized
@@ -50,6 +50,13 @@ def is_read_request() -> bool:
     return access.is_read(request.endpoint, request.method, forwarded_path())
 
 
+def caller_role() -> str | None:
+    """What the current caller may do: ``admin``, ``read``, ``loopback`` (no keys
+    configured: a loopback caller may do anything), or None on an open route."""
+    role = g.get("layer_role")
+    return role if isinstance(role, str) else None
+
+
 def _is_loopback(addr: str | None) -> bool:
     if not addr:
         return False
@@ -66,6 +73,7 @@ def check_request() -> None:
     if not settings.auth_enabled:
         if not _is_loopback(request.remote_addr):
             raise Forbidden("no API keys are configured: Layer serves loopback clients only")
+        g.layer_role = "loopback"
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -73,10 +81,12 @@ def check_request() -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <key>'")
     if _matches(token, settings.api_keys):
+        g.layer_role = "admin"
         return
     if _matches(token, settings.read_keys):
         if not is_read_request():
             raise Forbidden("this key may only read")
+        g.layer_role = "read"
         return
     raise Unauthorized("invalid API key")
 

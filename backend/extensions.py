@@ -16,7 +16,7 @@ from backend import metrics
 from backend.cache import DocumentCache
 from backend.freshness import Freshness, FreshnessStore
 from backend.inventory import Inventory
-from backend.lease import Lease
+from backend.shards import ShardLeases
 from backend.snapshots.jobs import JobRunner, JobStore
 from backend.snapshots.repo import SnapshotRepo
 from backend.snapshots.service import SnapshotService
@@ -61,8 +61,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         on_cache=metrics.observe_list_cache,
     )
     snapshots = SnapshotService(settings, upstream, freshness, repo, runner, cache=cache)
-    lease = Lease(kv, settings.lease_ttl_ms)
-    snapshot_hook = snapshots.on_stable(lease)
+    leases = ShardLeases(kv, settings.lease_ttl_ms, settings.watch_shards)
+    snapshot_hook = snapshots.on_stable(leases)
 
     def on_stable(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
         """The watcher's stable-poll hook: the snapshot chronology, then the cache re-warm."""
@@ -77,7 +77,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["layer.snapshots"] = snapshots
     app.extensions["layer.cache"] = cache
     app.extensions["layer.watcher"] = Watcher(
-        settings, upstream, freshness, lease, on_stable=on_stable
+        settings, upstream, freshness, leases, on_stable=on_stable
     )
 
 

@@ -1,10 +1,16 @@
-"""The enriched namespace listing (seed 000, "List namespaces").
+"""The enriched namespace listing (seed 000, "List namespaces"; README "Scaling model").
 
-One upstream list page, then one metadata call per namespace, concurrently; each row
-gets the watcher's freshness, the cache state, labels and the shadow flag. A failed
-metadata call degrades its row (``metadata_error``) instead of dropping it. Whole
-responses are cached per process for ``NAMESPACE_LIST_CACHE_TTL_MS`` per (prefix,
-cursor, page_size); concurrent misses for one key share one fan-out.
+One upstream list page, then the watcher's records for its names in one KV batch read.
+A row is filled from its record (row count, size, last write, freshness, stuck) when
+the record was observed at most ``LAYER_LISTING_MAX_AGE_MS`` ago and its poll did not
+fail; otherwise (no record yet, too old, or a failed poll) the row calls metadata live,
+concurrently with the other such rows. A failed live call degrades its row
+(``metadata_error``) instead of dropping it. Whole responses are cached per process
+for ``NAMESPACE_LIST_CACHE_TTL_MS`` per (prefix, cursor, page_size); concurrent misses
+for one key share one fan-out.
+
+``by_state`` pages the namespaces in one state (unstable, stuck, error) from the
+watcher's state sets and records alone, without any upstream call.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from backend.errors import BadRequest, LayerError, UpstreamError
-from backend.freshness import Freshness, FreshnessStore
+from backend.freshness import Freshness, FreshnessStore, state_set
+from backend.stores.errors import StoreError
 from backend.upstream import Upstream
 from common.settings import Settings
-from common.timeutil import ms_from_iso
+from common.timeutil import ms_from_iso, now_ms
 
 CacheStateFn = Callable[[str, Freshness], dict[str, Any]]
 MAX_CACHED_PAGES = 256
@@ -116,13 +123,28 @@ class Inventory:
             for item in listing["namespaces"]
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
-        rows = list(self.pool.map(self.row, names))
+        try:
+            records = self.freshness.get_many(names)
+        except StoreError:
+            records = {}
+        now = now_ms()
+        live = [ns for ns in names if not self._usable(records.get(ns), now)]
+        fetched = dict(zip(live, self.pool.map(self.row, live), strict=True))
+        rows = [fetched[ns] if ns in fetched else self.record_row(ns, records[ns]) for ns in names]
         next_cursor = listing.get("next_cursor") or None
         return {"namespaces": rows, "next_cursor": next_cursor}
 
-    def row(self, ns: str) -> dict[str, Any]:
-        fr = self.freshness.get(ns)
-        row: dict[str, Any] = {
+    def _usable(self, fr: Freshness | None, now: int) -> bool:
+        """A record recent enough, from a successful poll, to stand for live metadata."""
+        return (
+            fr is not None
+            and fr.observed_ms is not None
+            and fr.last_error is None
+            and now - fr.observed_ms <= self.settings.listing_max_age_ms
+        )
+
+    def _base(self, ns: str, fr: Freshness) -> dict[str, Any]:
+        return {
             "name": ns,
             "row_count": None,
             "size_bytes": None,
@@ -132,7 +154,24 @@ class Inventory:
             "last_write_ms": fr.last_write_ms,
             "shadow": self.settings.is_shadow(ns),
             "labels": self.settings.labels_for(ns),
+            "observed_ms": fr.observed_ms,
+            "index_stuck_since_ms": fr.index_stuck_since_ms,
         }
+
+    def record_row(self, ns: str, fr: Freshness) -> dict[str, Any]:
+        """A row from the watcher's record alone (no upstream call)."""
+        row = self._base(ns, fr)
+        if fr.last_error is not None:
+            row["metadata_error"] = fr.last_error  # degraded, like a failed live call
+            return row
+        row["row_count"] = fr.row_count
+        row["size_bytes"] = fr.size_bytes
+        return row
+
+    def row(self, ns: str) -> dict[str, Any]:
+        """A row with live metadata (and the record's freshness, if any)."""
+        fr = self.freshness.get(ns)
+        row = self._base(ns, fr)
         try:
             meta = self.upstream.metadata(ns)
         except LayerError as exc:
@@ -142,3 +181,35 @@ class Inventory:
         row["size_bytes"] = meta.get("approx_logical_bytes")
         row["last_write_ms"] = ms_from_iso(meta.get("last_write_at"))
         return row
+
+    def by_state(
+        self, state: str, prefix: str | None, cursor: str | None, page_size: int
+    ) -> dict[str, Any]:
+        """One page of the namespaces in ``state``, in name order, from the records only.
+
+        The state set may hold a member whose record has moved on (it is removed on the
+        next poll); each candidate's record is re-checked, so such a member is skipped."""
+        rows: list[dict[str, Any]] = []
+        chunk: list[str] = []
+
+        def flush() -> None:
+            records = self.freshness.get_many(chunk)
+            for ns in chunk:
+                fr = records.get(ns)
+                if fr is not None and state in fr.states() and len(rows) <= page_size:
+                    rows.append(self.record_row(ns, fr))
+            chunk.clear()
+
+        for ns, _ in self.freshness.kv.scan(state_set(state), prefix or ""):
+            if cursor is not None and ns <= cursor:
+                continue
+            chunk.append(ns)
+            if len(chunk) >= max(64, page_size):
+                flush()
+                if len(rows) > page_size:
+                    break
+        if chunk and len(rows) <= page_size:
+            flush()
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        return {"namespaces": rows, "next_cursor": rows[-1]["name"] if more and rows else None}

@@ -1,6 +1,7 @@
-"""The watcher lease: one watcher per deployment (DESIGN.md "The watcher").
+"""The watcher's leases: one per shard (DESIGN.md "The watcher").
 
-A single KV record ``lease/watcher`` holds the holder's id and expiry. Taking and
+A KV record ``lease/watcher-shard-{i}`` per shard holds the holder's id and expiry
+(``Lease``; the class takes any key). Taking and
 renewing it are compare-and-set on the record's generation, so two contenders can
 never both believe they hold it. The generation the holder last wrote is its fencing
 token: before a durable write the holder re-reads the record and proceeds only if the
@@ -14,6 +15,7 @@ import logging
 import os
 import socket
 import uuid
+from typing import Protocol
 
 from backend.stores.kv_base import KVStore
 from common.timeutil import now_ms
@@ -24,13 +26,22 @@ SET = "lease"
 KEY = "watcher"
 
 
+class Fence(Protocol):
+    """What a durable write checks first: is ``ns``'s lease still this process's?"""
+
+    def still_held(self, ns: str | None = None) -> bool: ...
+
+
 def make_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Lease:
-    def __init__(self, kv: KVStore, ttl_ms: int, holder: str | None = None) -> None:
+    def __init__(
+        self, kv: KVStore, ttl_ms: int, holder: str | None = None, *, key: str = KEY
+    ) -> None:
         self.kv = kv
+        self.key = key
         self.ttl_ms = ttl_ms
         self._fixed_holder = holder
         self._holder = holder or make_holder_id()
@@ -47,30 +58,32 @@ class Lease:
     def acquire(self) -> bool:
         """Take or renew the lease; True when this process holds it afterwards."""
         now = now_ms()
-        rec = self.kv.get(SET, KEY)
+        rec = self.kv.get(SET, self.key)
         value = {"holder": self.holder, "expires_ms": now + self.ttl_ms, "renewed_ms": now}
         ttl_s = max(1, -(-self.ttl_ms // 1000))
         if rec is None:
-            gen = self.kv.cas(SET, KEY, value, 0, ttl_s=ttl_s)
+            gen = self.kv.cas(SET, self.key, value, 0, ttl_s=ttl_s)
         elif rec.value.get("holder") == self.holder or int(rec.value.get("expires_ms", 0)) < now:
-            gen = self.kv.cas(SET, KEY, value, rec.generation, ttl_s=ttl_s)
+            gen = self.kv.cas(SET, self.key, value, rec.generation, ttl_s=ttl_s)
         else:
             gen = None
         if gen is None:
             if self.generation is not None:
-                log.warning("watcher lease lost", extra={"holder": self.holder})
+                log.warning("watcher lease lost", extra={"holder": self.holder, "lease": self.key})
             self.generation = None
             return False
         if self.generation is None:
-            log.info("watcher lease acquired", extra={"holder": self.holder})
+            log.info("watcher lease acquired", extra={"holder": self.holder, "lease": self.key})
         self.generation = gen
         return True
 
-    def still_held(self) -> bool:
-        """The fencing check: the record is still the one this holder last wrote, unexpired."""
+    def still_held(self, ns: str | None = None) -> bool:
+        """The fencing check: the record is still the one this holder last wrote, unexpired.
+
+        ``ns`` is accepted (and ignored) so a single lease fences like ``ShardLeases``."""
         if self.generation is None:
             return False
-        rec = self.kv.get(SET, KEY)
+        rec = self.kv.get(SET, self.key)
         return (
             rec is not None
             and rec.generation == self.generation
@@ -80,9 +93,9 @@ class Lease:
 
     def release(self) -> None:
         if self.generation is not None:
-            self.kv.delete(SET, KEY, expected_generation=self.generation)
+            self.kv.delete(SET, self.key, expected_generation=self.generation)
             self.generation = None
 
     def current(self) -> dict[str, object] | None:
-        rec = self.kv.get(SET, KEY)
+        rec = self.kv.get(SET, self.key)
         return None if rec is None else dict(rec.value)

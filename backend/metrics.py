@@ -9,6 +9,7 @@ input.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Blueprint, Response
 from prometheus_client import (
@@ -43,14 +44,57 @@ WATCHER_UNSTABLE = Gauge(
 )
 LEASE_HELD = Gauge(
     "layer_watcher_lease_held",
-    "1 when this process holds the watcher lease",
+    "1 when this process holds at least one watcher shard lease",
     multiprocess_mode="max",
 )
+WATCHER_POLLS = Counter(
+    "layer_watcher_polls_total", "Metadata polls by the watcher, by lane", ["lane"]
+)
+WATCHER_POLLS_PER_S = Gauge(
+    "layer_watcher_polls_per_second",
+    "Polls per second over the last tick",
+    multiprocess_mode="livesum",
+)
+WATCHER_FAST_LANE = Gauge(
+    "layer_watcher_fast_lane_namespaces",
+    "Dirty namespaces (written through Layer, not yet seen stable) in this watcher's shards",
+    multiprocess_mode="livesum",
+)
+WATCHER_STRETCH = Gauge(
+    "layer_watcher_sweep_stretch",
+    "How much longer than LAYER_SWEEP_MAX_MS the sweep takes (1 = on time)",
+    multiprocess_mode="max",
+)
+WATCHER_SHARDS = Gauge(
+    "layer_watcher_shards_held", "Shards this watcher holds", multiprocess_mode="livesum"
+)
+WATCHER_DEFERRED = Gauge(
+    "layer_watcher_deferred_polls",
+    "Due polls left for a later tick (no budget left) in the last tick",
+    multiprocess_mode="livesum",
+)
+WATCHER_BUDGET_WAIT = Counter(
+    "layer_watcher_budget_wait_seconds_total", "Time the watcher's calls waited for a token"
+)
+WATCHER_THROTTLED = Counter(
+    "layer_watcher_throttled_total", "Upstream 429 answers to the watcher's calls"
+)
+WATCHER_LIST_CALLS = Counter("layer_watcher_list_calls_total", "Upstream list pages read")
+WATCHER_PRUNED = Counter("layer_watcher_pruned_total", "Records pruned (namespace gone upstream)")
 JOBS = Counter("layer_snapshot_jobs_total", "Jobs by kind and final state", ["kind", "state"])
 DOCS_SCANNED = Counter(
     "layer_documents_scanned_total", "Documents read by snapshot and warm jobs", ["kind"]
 )
 LIST_CACHE = Counter("layer_list_cache_total", "Listing cache lookups", ["result"])
+WATCH_SNAPSHOTS = Counter(
+    "layer_watcher_snapshots_total",
+    "Watcher snapshot decisions (written, unchanged, deferred, skipped_max_docs, failed)",
+    ["outcome"],
+)
+WATCH_DOCS_READ = Counter(
+    "layer_watcher_documents_read_total", "Documents the watcher's snapshots read from upstream"
+)
+HISTORY_PRUNED = Counter("layer_history_pruned_total", "Objects deleted by retention", ["kind"])
 
 bp = Blueprint("metrics", __name__)
 
@@ -60,6 +104,35 @@ def observe_upstream(method: str, route: str, status: int | None, seconds: float
     UPSTREAM_SECONDS.labels(route, label).observe(seconds)
     if status is None or status >= 400:
         UPSTREAM_ERRORS.labels(route, label).inc()
+
+
+_budget_seen = {"waited": 0.0}
+
+
+def observe_tick(result: Any, bucket: Any) -> None:
+    """A watcher tick's figures (``backend.watcher.TickResult``, ``TokenBucket``)."""
+    held = bool(result.leader)
+    LEASE_HELD.set(1 if held else 0)
+    WATCHER_SHARDS.set(len(result.shards))
+    waited = float(bucket.waited_s)
+    WATCHER_BUDGET_WAIT.inc(max(0.0, waited - _budget_seen["waited"]))
+    _budget_seen["waited"] = waited
+    if not held:
+        WATCHER_FAST_LANE.set(0)
+        WATCHER_POLLS_PER_S.set(0)
+        return
+    WATCHER_TICK_SECONDS.observe(result.duration_ms / 1000)
+    WATCHER_POLLED.set(result.namespaces)
+    WATCHER_UNSTABLE.set(result.unstable)
+    WATCHER_POLLS.labels("fast").inc(result.fast)
+    WATCHER_POLLS.labels("sweep").inc(result.swept)
+    WATCHER_POLLS_PER_S.set(result.polls_per_s)
+    WATCHER_FAST_LANE.set(result.dirty)
+    WATCHER_STRETCH.set(result.stretch)
+    WATCHER_DEFERRED.set(result.deferred)
+    WATCHER_THROTTLED.inc(result.throttled)
+    WATCHER_LIST_CALLS.inc(result.list_calls)
+    WATCHER_PRUNED.inc(result.pruned)
 
 
 def observe_list_cache(hit: bool) -> None:

@@ -48,6 +48,7 @@ def array(items: Schema) -> Schema:
 
 
 INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
 MS: Schema = {"type": "integer", "description": "epoch milliseconds"}
 STR: Schema = {"type": "string"}
 BOOL: Schema = {"type": "boolean"}
@@ -106,6 +107,29 @@ class QueryStr:
         return _query(self.name, schema, False, self.description)
 
 
+@dataclass(frozen=True)
+class QueryChoice:
+    """A query parameter that takes one of a few words; anything else is 400."""
+
+    name: str
+    choices: tuple[str, ...]
+    description: str = ""
+
+    def read(self) -> str | None:
+        value = params.str_arg(self.name, max_len=64)
+        if value is not None and value not in self.choices:
+            raise BadRequest(
+                f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}",
+                param=self.name,
+            )
+        return value
+
+    def parameter(self) -> Schema:
+        return _query(
+            self.name, {"type": "string", "enum": list(self.choices)}, False, self.description
+        )
+
+
 def _query(name: str, schema: Schema, required: bool, description: str) -> Schema:
     out: Schema = {"name": name, "in": "query", "required": required, "schema": schema}
     if description:
@@ -162,7 +186,10 @@ SCHEMAS: dict[str, Schema] = {
             "id": STR,
             "namespace": STR,
             "kind": {"type": "string", "enum": ["snapshot", "cache_warm"]},
-            "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+            "status": {
+                "type": "string",
+                "enum": ["running", "completed", "failed", "cancelled"],
+            },
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "documents_scanned": INT,
             "created_at": ISO,
@@ -180,6 +207,7 @@ SCHEMAS: dict[str, Schema] = {
             "watermark_ms": MS,
             "stable_as_of": MS,
             "error": obj({"code": STR, "message": STR}),
+            "cancel_requested": BOOL,
         },
     ),
     "JobList": obj({"jobs": array(ref("Job"))}),
@@ -217,8 +245,29 @@ SCHEMAS: dict[str, Schema] = {
             "last_write_ms": nullable(MS),
             "shadow": BOOL,
             "labels": {"type": "object", "additionalProperties": STR},
+            "observed_ms": nullable(MS),
+            "index_stuck_since_ms": nullable(MS),
         },
         {"metadata_error": STR},
+    ),
+    "Summary": obj(
+        {
+            "namespaces": INT,
+            "rows": INT,
+            "bytes": INT,
+            "unstable": INT,
+            "stuck": INT,
+            "errored": INT,
+            "dirty": INT,
+            "sweep": obj({"max_ms": INT, "cycle_ms": nullable(INT), "stretch": NUM}),
+            "upstream": obj({"calls_per_s": NUM, "max_rps": NUM, "backoff_until_ms": nullable(MS)}),
+            "shards": array(
+                obj({"shard": INT, "holder": nullable(STR), "expires_ms": nullable(MS)})
+            ),
+            "polls_per_s": NUM,
+            "watchers": INT,
+            "as_of_ms": MS,
+        }
     ),
     "NamespacePage": obj({"namespaces": array(ref("NamespaceRow")), "next_cursor": nullable(STR)}),
     "Metadata": obj(
@@ -228,12 +277,28 @@ SCHEMAS: dict[str, Schema] = {
                     "stable_as_of": nullable(MS),
                     "is_stable": BOOL,
                     "cache_state": ref("CacheState"),
+                    "observed_ms": nullable(MS),
+                    "index_stuck_since_ms": nullable(MS),
                 }
             )
         },
         {"schema": {"type": "object"}, "approx_row_count": INT, "index": {"type": "object"}},
     ),
     "HistoryEntry": obj({"watermark_ms": MS, "sha": SHA}),
+    "PruneReport": obj(
+        {
+            "namespace": STR,
+            "policy": STR,
+            "dry_run": BOOL,
+            "markers": INT,
+            "keep_count": INT,
+            "delete_count": INT,
+            "keep": array(obj({"sha": SHA, "watermark_ms": MS, "reasons": array(STR)})),
+            "delete": array(obj({"sha": SHA, "watermark_ms": MS})),
+            "resumed": INT,
+            "activity_deleted": INT,
+        }
+    ),
     "SnapshotBody": obj(
         {
             "namespace": STR,
@@ -271,12 +336,13 @@ SCHEMAS: dict[str, Schema] = {
                     {
                         "ts_ms": MS,
                         "namespace": STR,
-                        "sha": SHA,
+                        "sha": nullable(SHA),
                         "watermark_ms": MS,
                         "fields": array(STR),
                         "source": STR,
                         "job_id": nullable(STR),
-                    }
+                    },
+                    {"skipped": obj({"reason": STR}, {"row_count": INT, "max_docs": INT})},
                 )
             ),
             "next_cursor": nullable(STR),
@@ -297,6 +363,13 @@ SCHEMAS: dict[str, Schema] = {
         {"documents_dropped": INT},
     ),
     "Health": obj({"status": {"const": "ok"}, "pid": INT}),
+    "WhoAmI": obj(
+        {
+            "role": nullable({"enum": ["admin", "read", "loopback"]}),
+            "upstream": STR,
+            "auth": {"enum": ["keys", "loopback-only"]},
+        }
+    ),
     "Ready": obj(
         {
             "status": {"const": "ready"},

@@ -282,6 +282,7 @@ class Upstream:
         timeout: tuple[float, float] | None = None,
         route: str = "other",
         decode: bool = True,
+        no_retry: frozenset[int] = frozenset(),
     ) -> requests.Response:
         """Send a request; retry it (when ``retry``) per the policy. Returns the last response.
 
@@ -309,7 +310,7 @@ class Upstream:
                 should = resp.headers.get("x-should-retry")
                 retryable = (
                     resp.status_code in RETRY_STATUSES if should is None else should == "true"
-                )
+                ) and resp.status_code not in no_retry
                 if not (retry and retryable) or attempt >= self.retries:
                     return resp
                 wait = retry_after_s(resp.headers)
@@ -379,10 +380,18 @@ class Upstream:
         body: dict[str, Any] | None = None,
         params: Any = None,
         timeout: tuple[float, float] | None = None,
+        no_retry: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         """Send, map errors, and insist on a JSON object back."""
         resp = self.send(
-            method, path, params=params, json_body=body, retry=retry, timeout=timeout, route=route
+            method,
+            path,
+            params=params,
+            json_body=body,
+            retry=retry,
+            timeout=timeout,
+            route=route,
+            no_retry=no_retry,
         )
         out = self._json(resp, what)
         if not isinstance(out, dict):
@@ -390,7 +399,12 @@ class Upstream:
         return out
 
     def list_namespaces(
-        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 100
+        self,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        page_size: int = 100,
+        *,
+        no_retry: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"page_size": page_size}
         if prefix:
@@ -398,16 +412,35 @@ class Upstream:
         if cursor:
             params["cursor"] = cursor
         body = self._call(
-            "GET", "/v1/namespaces", "list namespaces", "list_namespaces", retry=True, params=params
+            "GET",
+            "/v1/namespaces",
+            "list namespaces",
+            "list_namespaces",
+            retry=True,
+            params=params,
+            no_retry=no_retry,
         )
         if not isinstance(body.get("namespaces"), list):
             raise UpstreamError("list namespaces: unexpected payload", upstream_status=200)
         return body
 
-    def metadata(self, ns: str, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
+    def metadata(
+        self,
+        ns: str,
+        timeout: tuple[float, float] | None = None,
+        *,
+        no_retry: frozenset[int] = frozenset(),
+    ) -> dict[str, Any]:
+        """``no_retry``: statuses handed back at once (the watcher paces 429s itself)."""
         path = f"/v2/namespaces/{quote(ns, safe='')}/metadata"
         return self._call(
-            "GET", path, f"namespace {ns!r} metadata", "metadata", retry=True, timeout=timeout
+            "GET",
+            path,
+            f"namespace {ns!r} metadata",
+            "metadata",
+            retry=True,
+            timeout=timeout,
+            no_retry=no_retry,
         )
 
     def query(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:

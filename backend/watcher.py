@@ -1,36 +1,49 @@
-"""The consistency watcher (DESIGN.md "The watcher").
+"""The consistency watcher (DESIGN.md "The watcher"; README "Scaling model").
 
-Each tick pages the upstream namespace list, polls every namespace's metadata with
-bounded concurrency, and records the freshness signal: ``is_stable`` is whether this
-poll saw ``index.status == "up-to-date"``; a stable poll moves ``stable_as_of`` to the
-poll's start, an unstable or failed one keeps it. One namespace's failure is recorded
-on it and never stops the tick. Only the lease holder ticks.
+A tick polls only what needs it, within a budget, for the shards this process holds:
 
-Step 3 (a snapshot when a stable poll finds newer data) is the ``on_stable`` hook,
-called after the freshness record is written, with the lease for fencing.
+1. **rebalance** the shard leases (``backend/shards.py``) and load the schedule of any
+   shard just taken (``backend/sweep.py``);
+2. the **fast lane**: every namespace marked dirty by a write through Layer, every tick,
+   until a poll that started after the mark sees it stable (the mark is then removed by
+   generation, so a newer write keeps it);
+3. a few pages of the **upstream list** (the walk goes on where it stopped last tick):
+   a name not yet known is due at once; a known name missing from the range a page
+   covers is due at once too, and the poll's 404 prunes its record;
+4. the **sweep**: namespaces whose due time has come, most overdue first, while the
+   budget (``backend/budget.py``) has tokens before the tick's deadline (one interval).
 
-A tick reads every freshness record in one scan and writes the new ones in batches of
-``WRITE_BATCH`` (one store transaction each) as the polls come back in order: one write
-transaction per namespace from 32 threads spent most of a 10,000-namespace tick waiting
-on SQLite's write lock (bench/bench_watcher.py).
+A poll records the freshness signal: ``is_stable`` is whether it saw ``index.status ==
+"up-to-date"``; a stable poll moves ``stable_as_of`` to the poll's start, an unstable
+or failed one keeps it. One namespace's failure is recorded on it and never stops the
+tick; a 429 pauses every call (``Retry-After``) and leaves the namespace due. Records
+are written in batches after the fencing check for their shard, and the ``on_stable``
+hook runs for the stable ones once their record is written.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from backend import metrics
-from backend.errors import LayerError
-from backend.freshness import Freshness, FreshnessStore
-from backend.lease import Lease
+from backend.budget import TokenBucket
+from backend.errors import LayerError, UpstreamError, UpstreamNotFound
+from backend.freshness import DIRTY, STATES, Freshness, FreshnessStore, state_set
+from backend.shards import ShardLeases
 from backend.stores.errors import StoreError
+from backend.stores.kv_base import Record
+from backend.sweep import SET as SWEEP
+from backend.sweep import ShardSchedule, interval_ms, sweep_key, sweep_value
 from backend.upstream import Upstream
+from backend.watchlist import ListWalk
+from backend.watchsummary import write_summaries
 from common.settings import Settings
 from common.timeutil import ms_from_iso, now_ms
 
@@ -38,6 +51,7 @@ log = logging.getLogger(__name__)
 
 OnStable = Callable[[str, dict[str, Any], Freshness, Freshness], None]
 WRITE_BATCH = 500
+THROTTLE = frozenset({429})
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Observation:
     prev: Freshness
     new: Freshness
     meta: dict[str, Any] | None
+    outcome: str = "ok"  # ok | error | gone | throttled
 
 
 @dataclass
@@ -59,6 +74,17 @@ class TickResult:
     duration_ms: float = 0.0
     list_error: str | None = None
     polled: dict[str, Freshness] = field(default_factory=dict)
+    shards: list[int] = field(default_factory=list)
+    fast: int = 0
+    dirty: int = 0
+    swept: int = 0
+    list_calls: int = 0
+    discovered: int = 0
+    pruned: int = 0
+    throttled: int = 0
+    deferred: int = 0
+    stretch: float = 1.0
+    polls_per_s: float = 0.0
 
 
 class Watcher:
@@ -67,18 +93,26 @@ class Watcher:
         settings: Settings,
         upstream: Upstream,
         freshness: FreshnessStore,
-        lease: Lease,
+        leases: ShardLeases,
         *,
         on_stable: OnStable | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
         self.freshness = freshness
-        self.lease = lease
+        self.kv = freshness.kv
+        self.leases = leases
         self.on_stable = on_stable
+        self.bucket = TokenBucket(settings.watch_max_rps)
+        self.schedules: dict[int, ShardSchedule] = {}
+        self.walk = ListWalk(settings)
         self.last_tick: TickResult | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+
+    @property
+    def lease(self) -> ShardLeases:
+        return self.leases
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -94,97 +128,171 @@ class Watcher:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-        self.lease.release()
+        try:
+            self.leases.release()
+        except StoreError as exc:
+            log.error("watcher could not release its leases", extra={"error": str(exc)})
+        self.schedules = {}
 
-    def iter_namespaces(self) -> Iterator[str]:
-        cursor: str | None = None
-        while True:
-            page = self.upstream.list_namespaces(cursor=cursor, page_size=1000)
-            for item in page["namespaces"]:
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    yield item["id"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+    # -- the tick ----------------------------------------------------------------------
 
     def tick(self) -> TickResult:
-        """One scheduled tick: take or renew the lease, then poll everything if leader."""
+        """One scheduled tick: rebalance the shards, then poll what is due in them."""
         t0 = time.perf_counter()
         try:
-            leader = self.lease.acquire()
+            held = self.leases.rebalance()
+            self._sync_schedules(held)
         except StoreError as exc:
             log.error("watcher cannot reach the lease store", extra={"error": str(exc)})
-            leader = False
-        result = TickResult(leader=False) if not leader else self.poll_all()
+            held, self.schedules = [], {}
+        result = TickResult(leader=False) if not held else self.run(held)
         result.duration_ms = (time.perf_counter() - t0) * 1000
+        period_s = max(result.duration_ms, self.settings.watch_interval_ms) / 1000
+        result.polls_per_s = result.namespaces / period_s
         self.last_tick = result
-        metrics.LEASE_HELD.set(1 if leader else 0)
-        if leader:
-            metrics.WATCHER_TICK_SECONDS.observe(result.duration_ms / 1000)
-            metrics.WATCHER_POLLED.set(result.namespaces)
-            metrics.WATCHER_UNSTABLE.set(result.unstable)
-        if leader:
+        metrics.observe_tick(result, self.bucket)
+        if held:
             log.debug(
                 "watcher tick",
                 extra={
+                    "shards": len(held),
                     "namespaces": result.namespaces,
+                    "fast": result.fast,
+                    "swept": result.swept,
                     "unstable": result.unstable,
                     "errors": result.errors,
+                    "deferred": result.deferred,
                     "duration_ms": round(result.duration_ms, 1),
                 },
             )
         return result
 
-    def poll_all(self) -> TickResult:
-        result = TickResult(leader=True)
-        try:
-            names = list(self.iter_namespaces())
-        except LayerError as exc:
-            result.list_error = exc.message
-            log.error("watcher could not list namespaces", extra={"error": exc.message})
-            return result
-        try:
-            known = self.freshness.get_all()
-        except StoreError as exc:
-            log.error("watcher cannot read freshness", extra={"error": str(exc)})
-            known = {}
-        batch: list[Observation] = []
-        observed = self.pool.map(lambda ns: self.observe(ns, known.get(ns, Freshness())), names)
-        for obs in observed:
-            batch.append(obs)
-            if len(batch) >= WRITE_BATCH:
-                self._record(batch)
-                batch = []
-            result.polled[obs.ns] = obs.new
-            result.namespaces += 1
-            if not obs.new.is_stable:
-                result.unstable += 1
-            if obs.new.last_error:
-                result.errors += 1
-        self._record(batch)
+    def _sync_schedules(self, held: list[int]) -> None:
+        for shard in list(self.schedules):
+            if shard not in held:
+                del self.schedules[shard]
+        new = [shard for shard in held if shard not in self.schedules]
+        if new:
+            self.schedules.update(ShardSchedule.load_many(self.kv, new))
+
+    def run(self, held: list[int]) -> TickResult:
+        s = self.settings
+        self.bucket.set_rate(s.watch_max_rps * len(held) / s.watch_shards)
+        deadline = time.monotonic() + s.watch_interval_ms / 1000
+        result = TickResult(leader=True, shards=list(held))
+        done: set[str] = set()
+        dirty = self._dirty()
+        result.dirty = len(dirty)
+        now = now_ms()
+        for ns in dirty:
+            self.schedules[self.leases.shard(ns)].add_new(ns, now)
+        self._poll(list(dirty), deadline, result, done, dirty=dirty)
+        result.fast = len(done)
+        self.walk.step(self, deadline, result)
+        while time.monotonic() < deadline:
+            batch = self._take_due(done)
+            if not batch:
+                break
+            self._poll(batch, deadline, result, done)
+        result.swept = len(done) - result.fast
+        result.stretch = write_summaries(self, result)
         return result
+
+    def _dirty(self) -> dict[str, Record]:
+        try:
+            marks = self.freshness.dirty()
+        except StoreError as exc:
+            log.error("watcher cannot read the dirty set", extra={"error": str(exc)})
+            return {}
+        return {ns: rec for ns, rec in marks.items() if self.leases.shard(ns) in self.schedules}
+
+    def _take_due(self, done: set[str]) -> list[str]:
+        now = now_ms()
+        per_shard = max(1, WRITE_BATCH // max(1, len(self.schedules)))
+        batch: list[str] = []
+        for sched in self.schedules.values():
+            batch.extend(sched.pop_due(now, per_shard, done))
+        return batch
+
+    def _poll(
+        self,
+        names: list[str],
+        deadline: float,
+        result: TickResult,
+        done: set[str],
+        *,
+        dirty: dict[str, Record] | None = None,
+    ) -> None:
+        for start in range(0, len(names), WRITE_BATCH):
+            chunk = names[start : start + WRITE_BATCH]
+            try:
+                prev = self.freshness.get_many(chunk)
+            except StoreError as exc:
+                log.error("watcher cannot read freshness", extra={"error": str(exc)})
+                prev = {}
+
+            def one(ns: str, prev: dict[str, Freshness] = prev) -> Observation | None:
+                if not self.bucket.take(deadline):
+                    return None
+                return self.observe(ns, prev.get(ns, Freshness()))
+
+            observed = list(self.pool.map(one, chunk))
+            skipped = [ns for ns, o in zip(chunk, observed, strict=True) if o is None]
+            result.deferred += len(skipped)
+            for ns in skipped:
+                sched = self.schedules.get(self.leases.shard(ns))
+                if sched is not None:
+                    sched.push_back([ns])
+            done.update(chunk)
+            self._record([o for o in observed if o is not None], result, dirty or {})
+            if skipped:
+                return
 
     def observe(self, ns: str, prev: Freshness) -> Observation:
         """One metadata poll turned into the namespace's next freshness record."""
         start = now_ms()
         try:
-            meta = self.upstream.metadata(ns)
+            meta = self.upstream.metadata(ns, no_retry=THROTTLE)
+        except UpstreamNotFound:
+            return Observation(ns, prev, prev, None, "gone")
         except LayerError as exc:
+            if isinstance(exc, UpstreamError) and exc.upstream_status == 429:
+                self.bucket.throttle(exc.retry_after_s)
+                return Observation(ns, prev, prev, None, "throttled")
             failed = Freshness(
-                is_stable=False,
-                stable_as_of=prev.stable_as_of,
-                last_poll_ms=start,
-                last_error=exc.message,
-                last_write_ms=prev.last_write_ms,
-                index_status=prev.index_status,
-                has_watermark=prev.has_watermark,
+                **{
+                    **prev.to_dict(),
+                    "is_stable": False,
+                    "last_poll_ms": start,
+                    "observed_ms": start,
+                    "last_error": exc.message,
+                    "shard": self.leases.shard(ns),
+                }
             )
-            return Observation(ns, prev, failed, None)
+            return Observation(ns, prev, failed, None, "error")
+        return Observation(ns, prev, self._freshness(ns, prev, meta, start), meta)
+
+    def _freshness(self, ns: str, prev: Freshness, meta: dict[str, Any], start: int) -> Freshness:
         index = meta.get("index") if isinstance(meta.get("index"), dict) else {}
         status = index.get("status") if isinstance(index, dict) else None
         stable = status == "up-to-date"
         schema = meta.get("schema") if isinstance(meta.get("schema"), dict) else {}
-        new = Freshness(
+        ub = index.get("unindexed_bytes") if isinstance(index, dict) else None
+        ub = ub if isinstance(ub, int) and not isinstance(ub, bool) else None
+        backlog: int | None = None
+        if not stable and status is not None:
+            # "not falling": the backlog is as large as (or larger than) at the last poll
+            same = prev.index_status == status and prev.backlog_since_ms is not None
+            falling = (
+                ub is not None and prev.unindexed_bytes is not None and ub < prev.unindexed_bytes
+            )
+            backlog = prev.backlog_since_ms if same and not falling else start
+        stuck = (
+            backlog
+            if backlog is not None and start - backlog >= self.settings.stuck_after_ms
+            else None
+        )
+        return Freshness(
             is_stable=stable,
             stable_as_of=start if stable else prev.stable_as_of,
             last_poll_ms=start,
@@ -192,24 +300,63 @@ class Watcher:
             last_write_ms=ms_from_iso(meta.get("last_write_at")),
             index_status=status if isinstance(status, str) else None,
             has_watermark=self.settings.watermark_attribute in (schema or {}),
+            observed_ms=start,
+            row_count=_int_or_none(meta.get("approx_row_count")),
+            size_bytes=_int_or_none(meta.get("approx_logical_bytes")),
+            unindexed_bytes=ub,
+            backlog_since_ms=backlog,
+            index_stuck_since_ms=stuck,
+            shard=self.leases.shard(ns),
         )
-        return Observation(ns, prev, new, meta)
 
-    def _record(self, batch: list[Observation]) -> None:
+    # -- recording ---------------------------------------------------------------------
+
+    def _record(
+        self, batch: list[Observation], result: TickResult, dirty: dict[str, Record]
+    ) -> None:
         """Write a batch of records, then run the hook for the stable ones among them."""
         if not batch:
             return
+        now = now_ms()
+        shards = {self.leases.shard(o.ns) for o in batch}
+        lost = {shard for shard in shards if not self._renew(shard)}
+        for shard in lost:
+            self.schedules.pop(shard, None)
+        fenced = {o.ns for o in batch if self.leases.shard(o.ns) in lost}
+        if fenced:
+            log.warning(
+                "watcher lost a shard mid-tick; records not written", extra={"n": len(fenced)}
+            )
+        keep = [o for o in batch if o.ns not in fenced]
+        for o in keep:
+            sched = self.schedules.get(self.leases.shard(o.ns))
+            if o.outcome == "throttled":
+                result.throttled += 1
+                if sched is not None:
+                    sched.retry_now(o.ns, now)
+            elif o.outcome == "gone":
+                self._prune(o.ns, sched)
+                result.pruned += 1
+        polled = [o for o in keep if o.outcome in ("ok", "error")]
+        for o in polled:
+            result.polled[o.ns] = o.new
+            result.namespaces += 1
+            result.unstable += not o.new.is_stable
+            result.errors += o.new.last_error is not None
+        if not polled:
+            return
         try:
-            self.freshness.put_many([(o.ns, o.new) for o in batch])
+            self.freshness.put_many([(o.ns, o.new) for o in polled])
         except StoreError as exc:
             log.error(
                 "watcher could not record freshness",
-                extra={"namespaces": len(batch), "first": batch[0].ns, "error": str(exc)},
+                extra={"namespaces": len(polled), "first": polled[0].ns, "error": str(exc)},
             )
             return
+        self._index(polled, now, dirty)
         if self.on_stable is None:
             return
-        for o in batch:
+        for o in polled:
             if not (o.new.is_stable and o.meta is not None):
                 continue
             try:
@@ -218,3 +365,78 @@ class Watcher:
                 log.error(
                     "watcher on_stable hook failed", extra={"namespace": o.ns, "error": str(exc)}
                 )
+
+    def _renew(self, shard: int) -> bool:
+        try:
+            return self.leases.renew(shard)
+        except StoreError:
+            return False
+
+    def _index(self, polled: list[Observation], now: int, dirty: dict[str, Record]) -> None:
+        """The schedule, the state sets and the dirty marks that follow from the records."""
+        s = self.settings
+        sweep_items: list[tuple[str, dict[str, Any]]] = []
+        members: dict[str, list[tuple[str, dict[str, Any]]]] = {st: [] for st in STATES}
+        leaving: list[tuple[str, str]] = []
+        for o in polled:
+            shard = self.leases.shard(o.ns)
+            due = (o.new.observed_ms or now) + interval_ms(
+                o.new, now, s.watch_interval_ms, s.sweep_max_ms
+            )
+            value = sweep_value(o.new, due)
+            sweep_items.append((sweep_key(shard, o.ns), value))
+            sched = self.schedules.get(shard)
+            if sched is not None:
+                sched.set_due(o.ns, due, value)
+            new_states = o.new.states()
+            for st in new_states:
+                members[st].append((o.ns, {"shard": shard}))
+            leaving.extend((st, o.ns) for st in o.prev.states() - new_states)
+        try:
+            self.kv.put_many(SWEEP, sweep_items)
+            for st, items in members.items():
+                if items:
+                    self.kv.put_many(state_set(st), items)
+            for st, ns in leaving:
+                self.kv.delete(state_set(st), ns)
+            for o in polled:
+                mark = dirty.get(o.ns)
+                if mark is not None and o.new.is_stable:
+                    self.kv.delete(DIRTY, o.ns, expected_generation=mark.generation)
+        except StoreError as exc:
+            log.error("watcher could not update its indexes", extra={"error": str(exc)})
+
+    def _prune(self, ns: str, sched: ShardSchedule | None) -> None:
+        """A namespace gone upstream (its metadata answered 404): forget it."""
+        try:
+            self.freshness.drop(ns)
+            self.kv.delete(SWEEP, sweep_key(self.leases.shard(ns), ns))
+        except StoreError as exc:
+            log.error("watcher could not prune", extra={"namespace": ns, "error": str(exc)})
+            return
+        if sched is not None:
+            sched.remove(ns)
+        log.info("watcher pruned a namespace gone upstream", extra={"namespace": ns})
+
+    def estimate_stretch(self, result: TickResult) -> tuple[float, int]:
+        """How much longer than ``LAYER_SWEEP_MAX_MS`` the sweep takes (1.0 = on time)."""
+        s = self.settings
+        max_ms = max(1, s.sweep_max_ms)
+        now = now_ms()
+        lateness = 0
+        total = active = 0
+        for sched in self.schedules.values():
+            nxt = sched.next_due()
+            if nxt is not None:
+                lateness = max(lateness, now - nxt)
+            total += len(sched)
+            active += sched.totals.unstable
+        demand = total / (max_ms / 1000) + (active + result.dirty) / (s.watch_interval_ms / 1000)
+        predicted = demand / self.bucket.rate
+        measured = (max_ms + max(0, lateness)) / max_ms
+        stretch = max(1.0, predicted, measured)
+        return stretch, int(math.ceil(max_ms * stretch))
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None

@@ -3,7 +3,15 @@
 Plain WSGI rather than Flask: the emulator is the benchmarks' baseline, and a router of
 a dozen string splits costs a fraction of a framework's request setup.
 Every error is ``{"status":"error","error":message}``. ``/_emulator/*`` is never subject
-to auth or faults, so a test can always reach the fault switch.
+to auth or faults, so a test can always reach the fault switch. Responses over 1 KiB are
+gzipped for clients that send ``Accept-Encoding: gzip``; gzip request bodies are accepted.
+
+Two switches imitate the real service more closely (CLI flags, or ``POST
+/_emulator/faults`` at run time): ``respond_async`` answers writes that carry ``Prefer:
+respond-async`` with 202 and an operation to poll (``emulator.ops``), and
+``small_ns_bytes`` makes a namespace under that many logical bytes report ``up-to-date``
+with ``approx_row_count``/``approx_logical_bytes`` 0, as the real service does for data
+too small to index (queries still see every row, counted in ``exhaustive_search_count``).
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from common.timeutil import iso_from_ms
 from emulator.churn import Churn, parse_churn
+from emulator.multiquery import explain, recall, run_multi
+from emulator.ops import Operations
 from emulator.polls import PollTracker
 from emulator.query import run_query
+from emulator.routes import metadata, unindexed_scanned, update_metadata, update_schema
 from emulator.state import (
     BadRequest,
     EmulatorError,
@@ -34,11 +44,14 @@ from emulator.state import (
     check_namespace_name,
 )
 
+GZIP_MIN_BYTES = 1024
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 _REASONS = {
     200: "OK",
+    202: "Accepted",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
@@ -61,6 +74,9 @@ class Options:
     hang_ms: int = 0
     fail_statuses: list[int] = field(default_factory=lambda: [500, 429])
     fail_namespaces: list[str] = field(default_factory=list)
+    respond_async: bool = False
+    respond_async_delay_ms: int = 0
+    small_ns_bytes: int = 0
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -71,13 +87,21 @@ class Options:
             "hang_ms": self.hang_ms,
             "fail_statuses": list(self.fail_statuses),
             "fail_namespaces": list(self.fail_namespaces),
+            "respond_async": self.respond_async,
+            "respond_async_delay_ms": self.respond_async_delay_ms,
+            "small_ns_bytes": self.small_ns_bytes,
         }
 
     def set_faults(self, body: Any) -> None:
         if not isinstance(body, dict):
             raise BadRequest("faults body must be an object")
+        unknown = set(body) - set(self.faults()) - {"churn"}  # churn: EmulatorApp sets it
+        if unknown:
+            raise BadRequest(
+                f"unknown option {sorted(unknown)[0]!r}; known: {sorted(self.faults())}"
+            )
         with self.lock:
-            for key in ("latency_ms", "hang_ms"):
+            for key in ("latency_ms", "hang_ms", "respond_async_delay_ms", "small_ns_bytes"):
                 if key in body:
                     v = body[key]
                     if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
@@ -102,6 +126,10 @@ class Options:
                 if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
                     raise BadRequest("fail_namespaces must be a list of namespace names")
                 self.fail_namespaces = list(v)
+            if "respond_async" in body:
+                if not isinstance(body["respond_async"], bool):
+                    raise BadRequest("respond_async must be true or false")
+                self.respond_async = body["respond_async"]
 
 
 def encode_cursor(name: str) -> str:
@@ -153,6 +181,7 @@ class EmulatorApp:
         self.churn.on_write = self.polls.written
         self.counts = {"metadata": 0, "list": 0, "write": 0, "query": 0}
         self._rng = random.Random()
+        self.operations = Operations()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO") or "/"
@@ -169,13 +198,39 @@ class EmulatorApp:
                     status, payload = fault, {"status": "error", "error": "injected fault"}
                 else:
                     self._check_auth(environ)
-                    status, payload = 200, self._route(method, path, environ)
+                    status, payload = self._respond(method, path, environ, extra)
         except EmulatorError as exc:
             status, payload = exc.status, {"status": "error", "error": exc.message}
         body = orjson.dumps(payload)
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *extra]
+        headers = [("Content-Type", "application/json"), *extra]
+        if len(body) > GZIP_MIN_BYTES and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=5)
+            headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         return [body]
+
+    def _respond(
+        self, method: str, path: str, environ: dict[str, Any], extra: list[tuple[str, str]]
+    ) -> tuple[int, Any]:
+        """Route one request; a write under ``respond_async`` becomes a 202 and an operation."""
+        parts = path.strip("/").split("/")
+        is_write = method == "POST" and len(parts) == 3 and parts[0] == "v2"
+        prefer = environ.get("HTTP_PREFER", "").lower()
+        if not (is_write and self.options.respond_async and "respond-async" in prefer):
+            return 200, self._route(method, path, environ)
+        ns = parts[2]
+        check_namespace_name(ns)
+        try:
+            status, result = 200, self._route(method, path, environ)
+        except EmulatorError as exc:
+            status, result = exc.status, {"status": "error", "error": exc.message}
+        op = self.operations.add(ns, status, result, self.options.respond_async_delay_ms)
+        extra += [
+            ("Preference-Applied", "respond-async"),
+            ("Location", f"/v1/namespaces/{ns}/operations/{op}"),
+        ]
+        return 202, {"status": "accepted", "operation": op}
 
     # --- cross-cutting ---
 
@@ -293,22 +348,66 @@ class EmulatorApp:
                 return {"status": "OK"}
         elif n == 4:
             ns, action = parts[2], parts[3]
+            small = self.options.small_ns_bytes
             if action == "metadata" and method == "GET":
                 self._count("metadata")
                 self.polls.metadata(ns)
-                return self._metadata(ns, version)
+                return metadata(self.state, self.state.peek(ns), version, small)
+            if action == "metadata" and method == "PATCH" and version == "v1":
+                return update_metadata(self.state, ns, self._json(environ), small)
             if action == "schema" and method == "GET" and version == "v1":
                 return dict(self.state.peek(ns).schema)
+            if action == "schema" and method == "POST" and version == "v1":
+                return update_schema(self.state, ns, self._json(environ))
             if action == "query" and method == "POST" and version == "v2":
                 self._count("query")
-                body = self._json(environ)
-                nsobj = self.state.get(ns)
-                with nsobj.lock:
-                    return run_query(nsobj, body)
+                return self._query(ns, self._json(environ), run="query")
+            if action == "explain_query" and method == "POST" and version == "v2":
+                return self._query(ns, self._json(environ), run="explain")
+            if action == "async" and method == "POST" and version == "v2":
+                return self._start_copy(ns, self._json(environ))
             if action == "hint_cache_warm" and method == "GET" and version == "v1":
                 self.state.peek(ns)
                 return {"status": "ACCEPTED", "message": "cache warm hint accepted"}
+        elif n == 5 and version == "v1":
+            ns, action = parts[2], "/".join(parts[3:])
+            if action == "_debug/recall" and method == "POST":
+                return self._query(ns, self._json(environ), run="recall")
+            if parts[3] == "operations" and method == "GET":
+                return self.operations.poll(ns, parts[4])
         raise NotFound(f"no route for {method} {path}")
+
+    def _query(self, name: str, body: Any, run: str) -> Any:
+        nsobj = self.state.get(name)
+        with nsobj.lock:
+            scanned = unindexed_scanned(self.state, nsobj, self.options.small_ns_bytes)
+            if run == "explain":
+                return explain(nsobj, body)
+            if run == "recall":
+                return recall(nsobj, body)
+            if isinstance(body, dict) and "queries" in body:
+                return run_multi(nsobj, body, scanned)
+            return run_query(nsobj, body, scanned)
+
+    def _start_copy(self, name: str, body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("source_namespace"), str):
+            raise Unprocessable('expected {"source_namespace": name}')
+        write: dict[str, Any] = {
+            "copy_from_namespace": {
+                k: body[k]
+                for k in ("source_namespace", "source_api_key", "source_region")
+                if k in body
+            }
+        }
+        if body.get("dest_encryption") is not None:
+            write["encryption"] = body["dest_encryption"]
+        try:
+            status, result = 200, self.state.write(name, write)
+        except EmulatorError as exc:
+            status, result = exc.status, {"status": "error", "error": exc.message}
+        return {
+            "token": self.operations.add(name, status, result, self.options.respond_async_delay_ms)
+        }
 
     def _list(self, environ: dict[str, Any]) -> Any:
         qs = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -321,31 +420,6 @@ class EmulatorApp:
         if more and names:
             out["next_cursor"] = encode_cursor(names[-1])
         return out
-
-    def _metadata(self, name: str, version: str) -> Any:
-        ns = self.state.peek(name)
-        with ns.lock:
-            updating = self.state.is_updating(ns)
-            index: dict[str, Any] = (
-                {
-                    "status": "updating",
-                    "unindexed_bytes": ns.pending_bytes,
-                    "unindexed_rows": ns.pending_rows,
-                }
-                if updating
-                else {"status": "up-to-date"}
-            )
-            written = ns.last_write_ms or ns.created_ms
-            return {
-                "schema": dict(ns.schema),
-                "approx_row_count": len(ns.docs),
-                "approx_logical_bytes": max(ns.logical_bytes, 0),
-                "created_at": iso_from_ms(ns.created_ms),
-                "updated_at": iso_from_ms(written),
-                "last_write_at": iso_from_ms(written),
-                "index": index,
-                "encryption": {"mode": "default"} if version == "v2" else {"sse": True},
-            }
 
 
 def make_app(state: State, options: Options | None = None, churn: Churn | None = None) -> WSGIApp:

@@ -39,6 +39,16 @@ def _fraction(text: str) -> float:
     return v
 
 
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8701, help="port (0 picks a free one)")
@@ -53,6 +63,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every response")
     parser.add_argument(
         "--fail-rate", type=_fraction, default=0.0, help="fraction of requests failed with 500/429"
+    )
+    parser.add_argument(
+        "--respond-async",
+        action="store_true",
+        help="answer writes sent with 'Prefer: respond-async' with 202 and an operation to poll",
+    )
+    parser.add_argument(
+        "--respond-async-delay-ms",
+        type=_non_negative,
+        default=0,
+        help="how long such an operation reports 'running' before 'finished'",
+    )
+    parser.add_argument(
+        "--small-ns-bytes",
+        type=_non_negative,
+        default=0,
+        help="namespaces under this many logical bytes report up-to-date with approx_* 0, "
+        "as the real service does for data too small to index (0: off)",
     )
     parser.add_argument(
         "--bulk",
@@ -93,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         fail_rate=args.fail_rate,
         bulk=dict(args.bulk),
         many=dict(args.many),
+        respond_async=args.respond_async,
+        respond_async_delay_ms=args.respond_async_delay_ms,
+        small_ns_bytes=args.small_ns_bytes,
         churn=args.churn,
     )
     done = threading.Event()

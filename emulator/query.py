@@ -1,17 +1,21 @@
-"""Query execution: attribute order, brute-force ANN, and Count/Sum aggregations.
+"""Query execution: attribute order, exact kNN/ANN, BM25 expressions and aggregations.
 
 Choices where turbopuffer's docs leave room:
 
-- ``rank_by`` by attribute (``["id","asc"]``, ``["price","desc"]``): nulls first in asc
-  (last in desc), ties broken by id. ``["vector","ANN",[...]]`` is answered by an exact
-  brute-force scan (cosine_distance or euclidean_squared) with ``$dist``; BM25 and
-  composite rank_by expressions answer 400.
+- ``rank_by`` by attribute (``["id","asc"]``, ``["price","desc"]``, or several:
+  ``[["a","asc"],["b","desc"]]``): nulls first in asc (last in desc), ties broken by id;
+  array attributes cannot be ranked on (400).
+- ``["vector","ANN",[...]]`` and ``["vector","kNN",[...]]`` are both answered by an exact
+  scan (cosine_distance or euclidean_squared, from the query, the attribute's schema or
+  the namespace) with ``$dist``. Text expressions: see ``emulator.fts``.
 - Ordering by ``id`` walks the sorted id list from a bisected start, so the export
   pattern (``["id","Gt",last]`` ANDed with other filters) costs O(page), not O(namespace).
-- ``group_by`` on an array attribute (schema type ``[]...``) answers 400:
-  ForEachUnique is not emulated. Documents missing a group attribute fall in the
-  group whose key is null; groups sort by key, nulls first.
-- ``limit`` defaults to 10; ``consistency`` is checked but both levels read everything.
+- ``limit`` is an int (or legacy ``top_k``) or ``{"total": N, "per": {"attributes":
+  [...], "limit": M}}``: at most M rows per distinct value of those attributes, in rank
+  order. Default 10.
+- ``consistency`` is checked (a bare string or unknown level is 422) but both levels
+  read everything. ``exhaustive_search_count`` is the number of unindexed documents the
+  query scanned, which the caller passes in.
 """
 
 from __future__ import annotations
@@ -20,16 +24,29 @@ import bisect
 import heapq
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
-from common.filters import FilterError, compile_filter
+from emulator.aggregate import aggregate
+from emulator.filters import compiler_for
+from emulator.fts import Corpus, compile_rank, is_text_rank, rank_text
 from emulator.state import BadRequest, Namespace, Unprocessable
+from emulator.vectors import (
+    DISTANCE_METRICS,
+    component_sizes,
+    distance_fn,
+    encode_base64,
+    round_f32,
+    row_bytes,
+    shortest,
+    vector_dims,
+)
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
+MIN_QUERIED_BYTES = 256_000_000
 
 Doc = dict[str, Any]
 
@@ -47,63 +64,106 @@ def sort_key(v: Any) -> tuple[int, Any]:
     return (4, orjson.dumps(v, option=orjson.OPT_SORT_KEYS))
 
 
-def parse_limit(body: dict[str, Any]) -> int:
+def _int(v: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise BadRequest(f"{name} must be an integer")
+    if not lo <= v <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def parse_limit(body: dict[str, Any]) -> tuple[int, tuple[list[str], int] | None]:
+    """``(total, (per attributes, per limit) | None)``."""
     raw = body.get("limit", body.get("top_k"))
-    if isinstance(raw, dict):
-        raw = raw.get("total")
     if raw is None:
-        return DEFAULT_LIMIT
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise BadRequest("limit must be an integer")
-    if raw < 0 or raw > MAX_LIMIT:
-        raise BadRequest(f"limit must be between 0 and {MAX_LIMIT}, got {raw}")
-    return raw
+        return DEFAULT_LIMIT, None
+    if not isinstance(raw, dict):
+        return _int(raw, "limit", 0, MAX_LIMIT), None
+    unknown = set(raw) - {"total", "per"}
+    if unknown or "total" not in raw:
+        raise BadRequest('limit must be an integer or {"total": N, "per": {...}}')
+    total = _int(raw["total"], "limit.total", 0, MAX_LIMIT)
+    per = raw.get("per")
+    if per is None:
+        return total, None
+    if not isinstance(per, dict) or set(per) != {"attributes", "limit"}:
+        raise BadRequest('limit.per must be {"attributes": [...], "limit": M}')
+    attrs = per["attributes"]
+    if not isinstance(attrs, list) or not attrs or not all(isinstance(a, str) for a in attrs):
+        raise BadRequest("limit.per.attributes must be a non-empty list of attribute names")
+    return total, (attrs, _int(per["limit"], "limit.per.limit", 1, MAX_LIMIT))
 
 
-def _check_consistency(body: dict[str, Any]) -> None:
-    c = body.get("consistency")
+def check_consistency(c: Any) -> None:
     if c is None:
         return
     if not isinstance(c, dict):
-        raise Unprocessable('consistency must be an object like {"level": "strong"}')
-    if c.get("level", "strong") not in ("strong", "eventual"):
-        raise BadRequest("consistency.level must be 'strong' or 'eventual'")
+        raise Unprocessable(f"invalid type: {_json_kind(c)}, expected struct Consistency")
+    level = c.get("level", "strong")
+    if level not in ("strong", "eventual"):
+        raise Unprocessable(f"unknown variant `{level}`, expected `strong` or `eventual`")
 
 
-def _projector(body: dict[str, Any]) -> Callable[[Doc], Doc]:
+def _json_kind(v: Any) -> str:
+    if isinstance(v, str):
+        return f'string "{v}"'
+    if isinstance(v, bool):
+        return f"boolean `{str(v).lower()}`"
+    if isinstance(v, int | float):
+        return f"number `{v}`"
+    if isinstance(v, list):
+        return "sequence"
+    return "null" if v is None else "map"
+
+
+def _projector(body: dict[str, Any], ns: Namespace) -> Callable[[Doc], Doc]:
     inc = body.get("include_attributes")
     exc = body.get("exclude_attributes")
+    enc = body.get("vector_encoding", "float")
+    if enc not in ("float", "base64"):
+        raise Unprocessable(f"unknown variant `{enc}`, expected `float` or `base64`")
+    vec_attrs = {
+        a: vec[1] for a, e in ns.schema.items() if (vec := vector_dims(str(e.get("type", ""))))
+    }
     if exc is not None:
         if not isinstance(exc, list) or not all(isinstance(a, str) for a in exc):
             raise BadRequest("exclude_attributes must be a list of attribute names")
         drop = set(exc) - {"id"}
-        return lambda d: {k: v for k, v in d.items() if k not in drop}
-    if inc is True:
-        return lambda d: dict(d)
-    if inc is None or inc is False:
-        return lambda d: {"id": d["id"]}
-    if not isinstance(inc, list) or not all(isinstance(a, str) for a in inc):
-        raise BadRequest("include_attributes must be true, false or a list of attribute names")
-    attrs = [a for a in dict.fromkeys(inc) if a != "id"]
 
-    def project(d: Doc) -> Doc:
-        out = {"id": d["id"]}
-        for a in attrs:
-            if a in d:
-                out[a] = d[a]
+        def base(d: Doc) -> Doc:
+            return {k: v for k, v in d.items() if k not in drop}
+    elif inc is True:
+
+        def base(d: Doc) -> Doc:
+            return dict(d)
+    elif inc is None or inc is False:
+
+        def base(d: Doc) -> Doc:
+            return {"id": d["id"]}
+    elif not isinstance(inc, list) or not all(isinstance(a, str) for a in inc):
+        raise BadRequest("include_attributes must be true, false or a list of attribute names")
+    else:
+        attrs = [a for a in dict.fromkeys(inc) if a != "id"]
+
+        def base(d: Doc) -> Doc:
+            out = {"id": d["id"]}
+            for a in attrs:
+                if a in d:
+                    out[a] = d[a]
+            return out
+
+    if not vec_attrs:
+        return base
+    render = encode_base64 if enc == "base64" else shortest
+
+    def vectors(d: Doc) -> Doc:
+        out = base(d)
+        for a, elem in vec_attrs.items():
+            if isinstance(out.get(a), list):
+                out[a] = render(out[a], elem)
         return out
 
-    return project
-
-
-def _filter(body: dict[str, Any]) -> Callable[[Doc], bool] | None:
-    f = body.get("filters")
-    if f is None:
-        return None
-    try:
-        return compile_filter(f)
-    except FilterError as exc:
-        raise BadRequest(str(exc)) from exc
+    return vectors
 
 
 def _id_bounds(f: Any, kind: type | None) -> tuple[Any, bool, Any, bool, list[Any] | None]:
@@ -151,184 +211,199 @@ def _ids_in_order(ns: Namespace, f: Any, desc: bool) -> Iterable[Any]:
     return (ids[i] for i in range(start, end))
 
 
-def _matching(docs: Iterable[Doc], pred: Callable[[Doc], bool] | None) -> Iterator[Doc]:
-    if pred is None:
-        return iter(docs)
-    return (d for d in docs if pred(d))
+class _Desc:
+    """Inverts a sort key, so one sort handles mixed asc/desc orders."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: Any) -> None:
+        self.k = k
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(other.k < self.k)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.k == other.k
 
 
-def _rank_attribute(
-    ns: Namespace, body: dict[str, Any], attr: str, desc: bool, n: int
+def _attribute_orders(rank_by: list[Any], ns: Namespace) -> list[tuple[str, bool]] | None:
+    items = rank_by if rank_by and isinstance(rank_by[0], list) else [rank_by]
+    out: list[tuple[str, bool]] = []
+    for r in items:
+        if not (isinstance(r, list) and len(r) == 2 and isinstance(r[0], str)):
+            return None
+        if r[1] not in ("asc", "desc"):
+            return None
+        if str(ns.schema.get(r[0], {}).get("type", "")).startswith("["):
+            raise BadRequest(f"rank_by: cannot order by array attribute '{r[0]}'")
+        out.append((r[0], r[1] == "desc"))
+    return out
+
+
+def _rank_attributes(
+    ns: Namespace,
+    f: Any,
+    pred: Callable[[Doc], bool] | None,
+    orders: list[tuple[str, bool]],
+    n: int,
 ) -> list[Doc]:
-    pred = _filter(body)
-    if attr == "id":
-        docs = ns.docs
+    if len(orders) == 1 and orders[0][0] == "id":
         out: list[Doc] = []
-        for i in _ids_in_order(ns, body.get("filters"), desc):
-            d = docs[i]
+        for i in _ids_in_order(ns, f, orders[0][1]):
+            d = ns.docs[i]
             if pred is None or pred(d):
                 out.append(d)
                 if len(out) >= n:
                     break
         return out
-    matches = _matching(ns.docs.values(), pred)
+    docs = ns.docs.values() if pred is None else (d for d in ns.docs.values() if pred(d))
+    if len(orders) == 1:
+        attr, desc = orders[0]
+        pick = heapq.nlargest if desc else heapq.nsmallest
+        return pick(n, docs, key=lambda d: (*sort_key(d.get(attr)), d["id"]))
 
     def key(d: Doc) -> tuple[Any, ...]:
-        return (*sort_key(d.get(attr)), d["id"])
+        parts: list[Any] = []
+        for attr, desc in orders:
+            k = sort_key(d.get(attr))
+            parts.append(_Desc(k) if desc else k)
+        return (*parts, d["id"])
 
-    pick = heapq.nlargest if desc else heapq.nsmallest
-    return pick(n, matches, key=key)
-
-
-def _distance(metric: str, q: list[float], qnorm: float) -> Callable[[Any], float | None]:
-    def dist(v: Any) -> float | None:
-        if not isinstance(v, list | tuple) or len(v) != len(q):
-            return None
-        if metric == "euclidean_squared":
-            return float(sum((a - b) * (a - b) for a, b in zip(v, q, strict=True)))
-        dot = sum(a * b for a, b in zip(v, q, strict=True))
-        norm = math.sqrt(sum(a * a for a in v)) * qnorm
-        return 1.0 - dot / norm if norm else 1.0
-
-    return dist
+    return heapq.nsmallest(n, docs, key=key)
 
 
-def _rank_ann(ns: Namespace, body: dict[str, Any], attr: str, q: Any, n: int) -> list[Doc]:
-    if not isinstance(q, list) or not q or not all(isinstance(x, int | float) for x in q):
-        raise BadRequest("rank_by ANN needs a vector of numbers")
-    metric = body.get("distance_metric") or ns.distance_metric or "cosine_distance"
-    dist = _distance(metric, q, math.sqrt(sum(x * x for x in q)))
-    pred = _filter(body)
+def _rank_vector(
+    ns: Namespace,
+    body: dict[str, Any],
+    pred: Callable[[Doc], bool] | None,
+    rank_by: list[Any],
+    n: int,
+) -> list[Doc]:
+    attr, q = rank_by[0], rank_by[2]
+    if (
+        not isinstance(q, list)
+        or not q
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in q)
+    ):
+        raise BadRequest(f"rank_by {rank_by[1]} needs a vector of numbers")
+    entry = ns.schema.get(attr, {})
+    vec = vector_dims(str(entry.get("type", "")))
+    if entry and vec is None:
+        raise BadRequest(f"rank_by: attribute '{attr}' is not a vector")
+    if vec is not None and vec[0] != len(q):
+        raise BadRequest(f"rank_by: query vector has {len(q)} dimensions, '{attr}' has {vec[0]}")
+    ann = entry.get("ann")
+    metric = (
+        body.get("distance_metric")
+        or (ann.get("distance_metric") if isinstance(ann, dict) else None)
+        or ns.distance_metric
+        or "cosine_distance"
+    )
+    if metric not in DISTANCE_METRICS:
+        raise BadRequest(f"unknown distance_metric {metric!r}")
+    dist = distance_fn(metric, [float(x) for x in q])
     scored = []
-    for d in _matching(ns.docs.values(), pred):
+    for d in ns.docs.values():
+        if pred is not None and not pred(d):
+            continue
         s = dist(d.get(attr))
         if s is not None:
             scored.append((s, d))
     best = heapq.nsmallest(n, scored, key=lambda t: (t[0], sort_key(t[1]["id"])))
-    return [{**d, "$dist": s} for s, d in best]
+    return [{**d, "$dist": round_f32(s)} for s, d in best]
 
 
-def _aggregate(ns: Namespace, body: dict[str, Any], limit: int) -> dict[str, Any]:
-    aggs = body["aggregate_by"]
-    if not isinstance(aggs, dict) or not aggs:
-        raise BadRequest("aggregate_by must be an object of label: aggregation")
-    specs: list[tuple[str, str, str | None]] = []
-    for label, spec in aggs.items():
-        if isinstance(spec, list) and spec == ["Count"]:
-            specs.append((label, "Count", None))
-        elif (
-            isinstance(spec, list)
-            and len(spec) == 2
-            and spec[0] in ("Sum", "Count")
-            and isinstance(spec[1], str)
-        ):
-            specs.append((label, spec[0], spec[1]))
-        else:
-            raise BadRequest(
-                f"aggregate_by.{label}: supported aggregations are ['Count'] and ['Sum', attr]"
-            )
-    group_by = body.get("group_by")
-    pred = _filter(body)
-    docs = list(_matching(ns.docs.values(), pred))
-
-    def compute(members: list[Doc]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for label, fn, attr in specs:
-            if fn == "Count":
-                out[label] = (
-                    len(members)
-                    if attr is None
-                    else sum(1 for d in members if d.get(attr) is not None)
-                )
-            else:
-                out[label] = sum(
-                    v
-                    for d in members
-                    if isinstance(v := d.get(attr or ""), int | float) and not isinstance(v, bool)
-                )
-        return out
-
-    if group_by is None:
-        return {"aggregations": compute(docs)}
-    if (
-        not isinstance(group_by, list)
-        or not group_by
-        or not all(isinstance(g, str) for g in group_by)
-    ):
-        raise BadRequest(
-            "group_by must be a non-empty list of attribute names (ForEachUnique is not supported)"
-        )
-    for g in group_by:
-        if str(ns.schema.get(g, {}).get("type", "")).startswith("["):
-            raise BadRequest(
-                f"group_by: cannot group by array attribute '{g}' (ForEachUnique is not supported)"
-            )
-    groups: dict[tuple[Any, ...], list[Doc]] = {}
+def _per_limit(docs: list[Doc], per: tuple[list[str], int], total: int) -> list[Doc]:
+    attrs, m = per
+    seen: dict[tuple[Any, ...], int] = {}
+    out: list[Doc] = []
     for d in docs:
-        k = tuple(d.get(g) for g in group_by)
-        try:
-            groups.setdefault(k, []).append(d)
-        except TypeError:
-            raise BadRequest(
-                f"group_by: a group attribute holds an array in document {d['id']!r}"
-            ) from None
-    keys = sorted(groups, key=lambda k: tuple(sort_key(v) for v in k))[:limit]
-    return {
-        "aggregation_groups": [
-            {**dict(zip(group_by, k, strict=True)), **compute(groups[k])} for k in keys
-        ]
-    }
+        k = tuple(orjson.dumps(d.get(a)) for a in attrs)
+        if seen.get(k, 0) < m:
+            seen[k] = seen.get(k, 0) + 1
+            out.append(d)
+            if len(out) >= total:
+                break
+    return out
 
 
-def run_query(ns: Namespace, body: Any) -> dict[str, Any]:
-    """Answer one query against ``ns``; the caller holds ``ns.lock``."""
-    started = time.perf_counter()
+def execute(ns: Namespace, body: Any) -> dict[str, Any]:
+    """The result part of one query (rows, aggregations or groups), without billing."""
     if not isinstance(body, dict):
-        raise Unprocessable("query body must be a JSON object")
-    _check_consistency(body)
-    limit = parse_limit(body)
+        raise Unprocessable("invalid type: expected struct Query")
+    check_consistency(body.get("consistency"))
+    limit, per = parse_limit(body)
     rank_by = body.get("rank_by")
-    result: dict[str, Any]
+    compile_f = compiler_for(ns.schema)
+    f = body.get("filters")
+    pred = compile_f(f) if f is not None else None
     if body.get("aggregate_by") is not None:
         if rank_by is not None:
             raise BadRequest("aggregate_by cannot be combined with rank_by")
-        result = _aggregate(ns, body, limit)
-    elif rank_by is None:
+        if body.get("include_attributes") not in (None, False):
+            raise BadRequest("aggregate_by cannot be combined with include_attributes")
+        docs = [d for d in ns.docs.values() if pred is None or pred(d)]
+        return aggregate(docs, body, ns.schema, limit, sort_key)
+    if body.get("group_by") is not None:
+        raise BadRequest("group_by needs aggregate_by")
+    if rank_by is None:
         raise BadRequest("rank_by is required unless aggregate_by is given")
+    if not isinstance(rank_by, list) or not rank_by:
+        raise BadRequest("rank_by must be an array")
+    project = _projector(body, ns)
+    offset = body.get("offset", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise BadRequest("offset must be a non-negative integer")
+    want = len(ns.docs) if per is not None else limit + offset
+    orders = _attribute_orders(rank_by, ns)
+    if orders is not None:
+        docs = _rank_attributes(ns, f, pred, orders, want)
+    elif len(rank_by) == 3 and rank_by[1] in ("ANN", "kNN") and isinstance(rank_by[0], str):
+        docs = _rank_vector(ns, body, pred, rank_by, want)
+    elif is_text_rank(rank_by) or (len(rank_by) >= 2 and isinstance(rank_by[0], str)):
+        everything = [ns.docs[i] for i in ns.ids]
+        scorer = compile_rank(rank_by, Corpus(everything, ns.schema), compile_f)
+        candidates = everything if pred is None else [d for d in everything if pred(d)]
+        docs = [{**d, "$dist": s} for s, d in rank_text(candidates, scorer, want)]
     else:
-        project = _projector(body)
-        offset = body.get("offset", 0)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise BadRequest("offset must be a non-negative integer")
-        if (
-            not isinstance(rank_by, list)
-            or len(rank_by) not in (2, 3)
-            or not isinstance(rank_by[0], str)
-        ):
-            raise BadRequest("rank_by must be [attr, 'asc'|'desc'] or [attr, 'ANN', vector]")
-        attr, how = rank_by[0], rank_by[1]
-        if len(rank_by) == 2 and how in ("asc", "desc"):
-            docs = _rank_attribute(ns, body, attr, how == "desc", limit + offset)
-        elif len(rank_by) == 3 and how == "ANN":
-            docs = _rank_ann(ns, body, attr, rank_by[2], limit + offset)
-        else:
-            raise BadRequest(
-                f"rank_by {how!r} is not supported by the emulator (use asc, desc or ANN)"
-            )
-        rows = [project(d) | ({"$dist": d["$dist"]} if "$dist" in d else {}) for d in docs[offset:]]
-        result = {"rows": rows}
-    returned = len(orjson.dumps(result))
-    ms = int((time.perf_counter() - started) * 1000)
-    result["billing"] = {
-        "billable_logical_bytes_queried": max(ns.logical_bytes, 256_000_000),
+        raise BadRequest("rank_by: unrecognized expression")
+    docs = docs[offset:]
+    if per is not None:
+        docs = _per_limit(docs, per, limit)
+    return {"rows": [project(d) | ({"$dist": d["$dist"]} if "$dist" in d else {}) for d in docs]}
+
+
+def billing(ns: Namespace, results: list[dict[str, Any]]) -> dict[str, int]:
+    returned = 0
+    sizes = component_sizes(ns.schema)
+    for r in results:
+        for row in r.get("rows") or []:
+            returned += row_bytes(row, sizes)
+        aggs = r.get("aggregations", r.get("aggregation_groups"))
+        if aggs is not None:
+            returned += len(orjson.dumps(aggs))
+    return {
+        "billable_logical_bytes_queried": max(ns.logical_bytes, MIN_QUERIED_BYTES),
         "billable_logical_bytes_returned": returned,
     }
-    result["performance"] = {
+
+
+def performance(ns: Namespace, started: float, exhaustive: int) -> dict[str, Any]:
+    ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+    return {
         "approx_namespace_size": len(ns.docs),
         "cache_hit_ratio": 1.0,
         "cache_temperature": "hot",
-        "exhaustive_search_count": 0,
+        "exhaustive_search_count": min(exhaustive, len(ns.docs)),
         "query_execution_ms": ms,
         "server_total_ms": ms,
     }
+
+
+def run_query(ns: Namespace, body: Any, exhaustive: int = 0) -> dict[str, Any]:
+    """Answer one query against ``ns``; the caller holds ``ns.lock``."""
+    started = time.perf_counter()
+    result = execute(ns, body)
+    result["billing"] = billing(ns, [result])
+    result["performance"] = performance(ns, started, exhaustive)
     return result

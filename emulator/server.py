@@ -47,6 +47,9 @@ class EmulatorServer:
         many: dict[str, int] | None = None,
         churn: tuple[float, str] | None = None,
         threads: int = 32,
+        respond_async: bool = False,
+        respond_async_delay_ms: int = 0,
+        small_ns_bytes: int = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -55,7 +58,14 @@ class EmulatorServer:
         self.bulk = dict(bulk or {})
         self.many = dict(many or {})
         self.state = State(index_lag_ms=index_lag_ms)
-        self.options = Options(api_key=api_key, latency_ms=latency_ms, fail_rate=fail_rate)
+        self.options = Options(
+            api_key=api_key,
+            latency_ms=latency_ms,
+            fail_rate=fail_rate,
+            respond_async=respond_async,
+            respond_async_delay_ms=respond_async_delay_ms,
+            small_ns_bytes=small_ns_bytes,
+        )
         self.churn = Churn(self.state)
         self._churn_at_start = churn
         self.generated: list[tuple[str, int]] = []

@@ -4,22 +4,20 @@ Each namespace keeps its documents in a dict by id plus a sorted id list, so the
 id-ordered export pattern finds a page by bisect. One lock per namespace: a write and
 a query never interleave, so every query reads a consistent snapshot. The registry of
 names (emulator/registry.py) has its own lock and a sorted name list for prefix/cursor
-listing; idle ``--many`` namespaces have no object until touched.
+listing; idle ``--many`` namespaces have no object until touched. What a write does is
+in ``emulator.writes``.
 """
 
 from __future__ import annotations
 
-import base64
 import bisect
 import re
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.filters import FilterError, compile_filter
 from emulator.registry import Family, Registry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -118,19 +116,6 @@ def infer_type(name: str, v: Any) -> dict[str, Any] | None:
     return {"type": t, "filterable": True}
 
 
-def decode_vector(v: Any) -> Any:
-    """Vectors may come as base64 little-endian f32; store them as float lists."""
-    if isinstance(v, str):
-        try:
-            raw = base64.b64decode(v, validate=True)
-        except ValueError as exc:
-            raise BadRequest("vector: invalid base64") from exc
-        if len(raw) % 4:
-            raise BadRequest("vector: base64 length is not a multiple of 4 bytes")
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    return v
-
-
 @dataclass(eq=False)
 class Namespace:
     name: str
@@ -144,6 +129,8 @@ class Namespace:
     pending_bytes: int = 0
     pending_rows: int = 0
     distance_metric: str | None = None
+    # encryption, read_only, pinning: what PATCH metadata and a write's encryption set
+    config: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # --- helpers used under the lock ---
@@ -275,152 +262,41 @@ class State:
     # --- writes ---
 
     def write(self, name: str, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise Unprocessable("write body must be a JSON object")
-        ops = _parse_write(body)
-        if not ops.has_effect() and not ops.schema and not self.registry.exists(name):
+        """Apply one write body (see ``emulator.writes``); a failed write changes nothing."""
+        from emulator.writes import apply_write, creates_namespace, source_name, validate_body
+
+        body = validate_body(body)
+        src_name = source_name(body)
+        source = self.registry.peek(src_name, self.clock()) if src_name else None
+        existed = self.registry.exists(name)
+        if not existed and not creates_namespace(body):
+            if body.get("create_namespace") is False or any(
+                body.get(k)
+                for k in (
+                    "patch_rows",
+                    "patch_columns",
+                    "deletes",
+                    "delete_by_filter",
+                    "patch_by_filter",
+                )
+            ):
+                raise NotFound(f"namespace '{name}' not found")
             raise BadRequest("write has no operations")
-        ns = self.get_or_create(name) if (ops.creates() or ops.schema) else self.get(name)
-        with ns.lock:
-            return self._apply(ns, ops)
-
-    def _apply(self, ns: Namespace, ops: _WriteOps) -> dict[str, Any]:
-        for attr, spec in ops.schema.items():
-            entry = {"type": spec} if isinstance(spec, str) else dict(spec)
-            ns.schema[attr] = {**ns.schema.get(attr, {}), **entry}
-        if ops.distance_metric:
-            ns.distance_metric = ops.distance_metric
-        for doc in ops.upserts + ops.patches:
-            ns._check_id_kind(doc["id"], "upsert_rows")
-        deleted = patched = upserted = 0
-        nbytes = 0
-        new_ids: list[Any] = []
-        removed: list[Any] = []
-        if ops.delete_by_filter is not None:
-            pred = ops.delete_by_filter
-            doomed = [i for i in ns.ids if pred(ns.docs[i])]
-            for i in doomed:
-                ns.remove(i, removed)
-            deleted += len(doomed)
-            nbytes += _PENDING_BYTES_PER_DELETE * len(doomed)
-        for doc in ops.upserts:
-            ns.put(doc, new_ids)
-            ns._learn_schema(doc)
-            nbytes += doc_bytes(doc)
-            upserted += 1
-        for patch in ops.patches:
-            old = ns.docs.get(patch["id"])
-            if old is None:
-                continue
-            merged = {**old, **patch}
-            ns.put(merged, new_ids)
-            ns._learn_schema(merged)
-            nbytes += doc_bytes(patch)
-            patched += 1
-        for id_ in ops.deletes:
-            if ns.remove(id_, removed):
-                deleted += 1
-            nbytes += _PENDING_BYTES_PER_DELETE
-        ns.reindex(new_ids, removed)
-        affected = deleted + patched + upserted
-        if affected or ops.has_effect():
-            ns.touch(self.clock(), nbytes, affected, self.index_lag_ms)
-        return {
-            "status": "OK",
-            "message": "write completed",
-            "rows_affected": affected,
-            "rows_upserted": upserted,
-            "rows_patched": patched,
-            "rows_deleted": deleted,
-            "billing": {"billable_logical_bytes_written": nbytes},
-        }
-
-
-@dataclass
-class _WriteOps:
-    upserts: list[dict[str, Any]] = field(default_factory=list)
-    patches: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[Any] = field(default_factory=list)
-    delete_by_filter: Callable[[Any], bool] | None = None
-    schema: dict[str, Any] = field(default_factory=dict)
-    distance_metric: str | None = None
-
-    def has_effect(self) -> bool:
-        return bool(self.upserts or self.patches or self.deletes or self.delete_by_filter)
-
-    def creates(self) -> bool:
-        return bool(self.upserts)
-
-
-def _check_doc(doc: Any, where: str) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise BadRequest(f"{where}: a row must be an object")
-    if "id" not in doc:
-        raise BadRequest(f"{where}: a row needs an id")
-    check_id(doc["id"], f"{where}.id")
-    out: dict[str, Any] = {}
-    for k, v in doc.items():
-        check_attr_name(k, where)
-        out[k] = decode_vector(v) if k == "vector" else v
-    return out
-
-
-def _columns_to_rows(cols: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(cols, dict) or not isinstance(cols.get("id"), list):
-        raise BadRequest(f"{where}: columns must be an object with an 'id' array")
-    n = len(cols["id"])
-    for k, v in cols.items():
-        if not isinstance(v, list) or len(v) != n:
-            raise BadRequest(f"{where}.{k}: every column must be an array of {n} values")
-    keys = list(cols)
-    return [
-        dict(zip(keys, vals, strict=True)) for vals in zip(*(cols[k] for k in keys), strict=True)
-    ]
-
-
-def _rows(body: dict[str, Any], rows_key: str, cols_key: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    rows = body.get(rows_key)
-    if rows is not None:
-        if not isinstance(rows, list):
-            raise BadRequest(f"{rows_key} must be an array of rows")
-        out.extend(_check_doc(r, f"{rows_key}[{i}]") for i, r in enumerate(rows))
-    cols = body.get(cols_key)
-    if cols is not None:
-        out.extend(
-            _check_doc(r, f"{cols_key}[{i}]")
-            for i, r in enumerate(_columns_to_rows(cols, cols_key))
-        )
-    return out
-
-
-def _parse_write(body: dict[str, Any]) -> _WriteOps:
-    ops = _WriteOps()
-    ops.upserts = _rows(body, "upsert_rows", "upsert_columns")
-    ops.patches = _rows(body, "patch_rows", "patch_columns")
-    deletes = body.get("deletes")
-    if deletes is not None:
-        if not isinstance(deletes, list):
-            raise BadRequest("deletes must be an array of ids")
-        ops.deletes = [check_id(d, f"deletes[{i}]") for i, d in enumerate(deletes)]
-    if body.get("delete_by_filter") is not None:
+        ns = self.get_or_create(name)
         try:
-            ops.delete_by_filter = compile_filter(body["delete_by_filter"], path="delete_by_filter")
-        except FilterError as exc:
-            raise BadRequest(str(exc)) from exc
-    schema = body.get("schema")
-    if schema is not None:
-        if not isinstance(schema, dict):
-            raise BadRequest("schema must be an object")
-        for attr, spec in schema.items():
-            if attr != "id":
-                check_attr_name(attr, "schema")
-            if not isinstance(spec, str | dict):
-                raise BadRequest(f"schema.{attr}: must be a type string or an object")
-        ops.schema = schema
-    dm = body.get("distance_metric")
-    if dm is not None:
-        if dm not in ("cosine_distance", "euclidean_squared"):
-            raise BadRequest(f"unknown distance_metric {dm!r}")
-        ops.distance_metric = dm
-    return ops
+            if source is not None and source is not ns:
+                first, second = sorted((source, ns), key=lambda n: n.name)  # one lock order
+                with first.lock, second.lock:
+                    result = apply_write(ns, body, source)
+            else:
+                with ns.lock:
+                    result = apply_write(ns, body, source)
+        except EmulatorError:
+            if not existed and not ns.docs:
+                self.registry.delete(name)
+            raise
+        with ns.lock:
+            nbytes = result["billing"]["billable_logical_bytes_written"]
+            if result["rows_affected"] or nbytes or not existed:
+                ns.touch(self.clock(), nbytes, result["rows_affected"], self.index_lag_ms)
+        return result

@@ -16,8 +16,9 @@ Contract every backend honours (tests/unit/test_kv_contract.py checks it):
   record is invisible to ``get`` and ``scan`` (and may be reaped lazily).
 - ``scan`` yields the live records of a set whose key starts with ``prefix``, in key
   order; it sees every record written before the call began.
-- ``put_many`` writes a batch in one round trip where the backend can; ``delete_set``
-  drops every record of a set.
+- ``put_many`` writes a batch in one round trip where the backend can; ``get_many``
+  reads a batch the same way and returns only the live records found, by key (a
+  missing or expired key is simply absent); ``delete_set`` drops every record of a set.
 - Failures to reach the store raise ``StoreUnavailable`` naming the store.
 
 The document cache (``backend/cache``) has three operations of its own, so a backend can
@@ -90,6 +91,15 @@ class KVStore(ABC):
             self.put(set_name, key, value, ttl_s)
             n += 1
         return n
+
+    def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
+        """The live records among ``keys``, by key. Backends override for one round trip."""
+        out: dict[str, Record] = {}
+        for key in keys:
+            rec = self.get(set_name, key)
+            if rec is not None:
+                out[key] = rec
+        return out
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         """Remove every record of a set whose key starts with ``prefix``; return how many."""

@@ -47,6 +47,7 @@ from backend.stores.kv_base import DOCS_SET, KVStore, Record, docs_prefix
 SCAN_PAGE = 1000
 DOC_PAGE = 5000
 DOC_BATCH = 5000
+GET_MANY_CHUNK = 500
 BUSY_TIMEOUT_MS = 30_000
 _REAP_EVERY_S = 60.0
 
@@ -348,6 +349,30 @@ class SQLiteKV(KVStore):
             return count
 
         return int(self._write_txn(body))
+
+    def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
+        """One query per ``GET_MANY_CHUNK`` keys over the primary key, in one read snapshot."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, Record] = {}
+        if not wanted:
+            return out
+        conn = self._connect()
+        now = time.time()
+        loads = orjson.loads
+        try:
+            for start in range(0, len(wanted), GET_MANY_CHUNK):
+                part = wanted[start : start + GET_MANY_CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    f"SELECT key, value, generation FROM kv WHERE set_name = ? AND key IN ({marks}) "
+                    "AND (expires_at IS NULL OR expires_at > ?)",
+                    [set_name, *part, now],
+                ).fetchall()
+                for key, value, gen in rows:
+                    out[str(key)] = Record(loads(value), int(gen))
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        return out
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         def body(conn: sqlite3.Connection) -> int:

@@ -12,7 +12,8 @@ from backend import params
 from backend.access import upstream_is_read
 from backend.compression import accepts_gzip, add_vary
 from backend.errors import BadRequest, UpstreamError
-from backend.extensions import get_freshness, get_settings, get_upstream
+from backend.extensions import get_freshness, get_kv, get_settings, get_upstream
+from backend.freshness import mark_dirty
 from backend.openapi import UPSTREAM, operation, ref
 from backend.proxy import (
     apply_cut,
@@ -110,8 +111,10 @@ def write(ns: str) -> Response:
         retry=False,
         route="write",
     )
-    if out.status_code < 300 and copies_rows(body):
-        forget_cut(get_freshness(), ns)  # copied rows carry the source's stamps
+    if out.status_code < 300:
+        if copies_rows(body):
+            forget_cut(get_freshness(), ns)  # copied rows carry the source's stamps
+        mark_dirty(get_kv(), ns)  # the watcher's fast lane (backend/freshness.py)
     return out
 
 

@@ -52,30 +52,51 @@ doc_attrs = st.fixed_dictionaries(
         "a_long_attribute_name": colors,
     },
 )
-any_scalar = st.one_of(colors, small_ints, halves, st.booleans())
-tag_values = st.sampled_from(["a", "b", "c", "d", "z"])
+
+
+# Each attribute's filter values have its type: the real service (and the emulator)
+# answers 400 "type mismatch" to, say, ["color", "Lt", 3].
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "color": colors,
+    "a_long_attribute_name": colors,
+    "n": small_ints,
+    "x": halves | small_ints,
+    "flag": st.booleans(),
+    "tags": st.sampled_from(["a", "b", "c", "d"]) | colors,
+    "id": st.integers(0, 30),
+}
+
+
+def _leaf(attr: str) -> st.SearchStrategy[tuple[Any, ...]]:
+    v = VALUES[attr]
+    nullable = st.one_of(st.none(), v)
+    options = [
+        st.tuples(st.just(attr), st.sampled_from(["Eq", "NotEq"]), nullable),
+        # Comparisons with null are allowed (nulls first: Lt/Lte null = Eq null).
+        st.tuples(st.just(attr), st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), nullable),
+        # A list, or a bare scalar (In [scalar]); on the array attribute, In/NotIn mean
+        # "any element in the list" (TURBOPUFFER.md).
+        st.tuples(
+            st.just(attr),
+            st.sampled_from(["In", "NotIn"]),
+            st.one_of(nullable, st.lists(v, max_size=3)),
+        ),
+    ]
+    if attr in ("color", "a_long_attribute_name", "tags"):
+        options.append(
+            st.tuples(
+                st.just(attr),
+                st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
+                st.sampled_from(["r*", "{red,blue}", "[!r]*", "?", "R*", "[a-b]", "*e*"]),
+            )
+        )
+    return st.one_of(*options)
 
 
 def leaves() -> st.SearchStrategy[list[Any]]:
-    attr = st.sampled_from(["color", "n", "x", "flag", "tags", "a_long_attribute_name", "id"])
+    attr = st.sampled_from(list(VALUES))
     return st.one_of(
-        st.tuples(attr, st.sampled_from(["Eq", "NotEq"]), st.one_of(st.none(), any_scalar)),
-        st.tuples(attr, st.sampled_from(["In", "NotIn"]), st.lists(any_scalar, max_size=3)),
-        # On the array attribute In/NotIn mean "any element in the list"; a bare scalar
-        # is In [scalar] (TURBOPUFFER.md).
-        st.tuples(
-            st.just("tags"),
-            st.sampled_from(["In", "NotIn"]),
-            st.one_of(st.sampled_from(["a", "b", "z"]), st.lists(tag_values, max_size=3)),
-        ),
-        st.tuples(attr, st.sampled_from(["In", "NotIn"]), st.one_of(st.none(), any_scalar)),
-        st.tuples(attr, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), any_scalar),
-        st.tuples(attr, st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), st.none()),
-        st.tuples(
-            st.sampled_from(["color", "tags", "a_long_attribute_name"]),
-            st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
-            st.sampled_from(["r*", "{red,blue}", "[!r]*", "?", "R*", "[a-b]", "*e*"]),
-        ),
+        attr.flatmap(_leaf),
         st.tuples(st.just("tags"), st.just("Contains"), st.sampled_from(["a", "b", "z"])),
         st.tuples(
             st.just("tags"),

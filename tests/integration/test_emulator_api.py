@@ -185,6 +185,7 @@ def test_write_validation(emulator: EmulatorServer) -> None:
         ("ok", {"upsert_rows": [{"id": 1, "a" * 129: 1}]}),
         ("ok", {"upsert_columns": {"id": [1, 2], "a": [1]}}),
         ("ok", {"delete_by_filter": ["a", "Glob", 3], "upsert_rows": [{"id": 1}]}),
+        ("ok", {"upsert_rows": [{"id": 1}, {"id": 1}]}),
     ]
     for name, body in bad:
         r = requests.post(f"{emulator.url}/v2/namespaces/{name}", json=body, timeout=5)

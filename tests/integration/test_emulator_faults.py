@@ -34,7 +34,8 @@ def test_fault_injection_at_run_time(emulator: EmulatorServer) -> None:
     faults = emulator.url + "/_emulator/faults"
     assert requests.get(faults, timeout=5).json() == {
         "latency_ms": 0, "fail_rate": 0.0, "hang_ms": 0, "fail_statuses": [500, 429],
-        "fail_namespaces": [],
+        "fail_namespaces": [], "respond_async": False, "respond_async_delay_ms": 0,
+        "small_ns_bytes": 0,
     }  # fmt: skip
     r = requests.post(faults, json={"fail_rate": 1.0}, timeout=5)
     assert r.json()["fail_rate"] == 1.0

@@ -128,6 +128,8 @@ def test_metadata_is_verbatim_plus_layer_block(emulator, backend_factory) -> Non
         "stable_as_of": None,
         "is_stable": False,
         "cache_state": {"state": "cold", "warm_inflight": False},
+        "observed_ms": None,
+        "index_stuck_since_ms": None,
     }
     assert set(via) == set(direct)
     assert (

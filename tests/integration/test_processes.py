@@ -1,5 +1,6 @@
 """Several real processes sharing one KV store and one object store: gunicorn workers and
-watchers, lease failover after kill -9, fencing of a paused leader, graceful shutdown."""
+watchers, shard leases split between watchers and taken over after kill -9, fencing of a
+paused holder, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from backend.lease import KEY, SET
+from backend.lease import SET
+from backend.shards import shard_key
 from backend.stores.registry import open_kv
 from tests.fixtures.net import free_port, wait_for
 from tests.integration.helpers import wait_index, write_docs
@@ -71,16 +73,35 @@ def _env(tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str,
     }
 
 
-def _lease(tmp: Path) -> dict[str, Any] | None:
-    rec = open_kv(f"sqlite://{tmp / 'kv.sqlite'}").get(SET, KEY)
-    return None if rec is None else rec.value
+SHARDS = 16
 
 
-def _holder_pid(tmp: Path) -> int | None:
-    lease = _lease(tmp)
-    if lease is None or lease.get("expires_ms", 0) < time.time() * 1000:
-        return None
-    return int(str(lease["holder"]).split(":")[1])
+def _holders(tmp: Path) -> dict[int, int]:
+    """Shard -> pid of the watcher holding its lease (unexpired leases only)."""
+    kv = open_kv(f"sqlite://{tmp / 'kv.sqlite'}")
+    recs = kv.get_many(SET, [shard_key(i) for i in range(SHARDS)])
+    now = time.time() * 1000
+    out: dict[int, int] = {}
+    for i in range(SHARDS):
+        rec = recs.get(shard_key(i))
+        if rec is not None and rec.value.get("expires_ms", 0) >= now:
+            out[i] = int(str(rec.value["holder"]).split(":")[1])
+    return out
+
+
+def _shares(tmp: Path) -> dict[int, int]:
+    """pid -> number of shards it holds."""
+    out: dict[int, int] = {}
+    for pid in _holders(tmp).values():
+        out[pid] = out.get(pid, 0) + 1
+    return out
+
+
+def _all_held_by(tmp: Path, pids: set[int], most: int) -> bool:
+    """Every shard held, only by ``pids``, each of them holding at least one and ``most`` at most."""
+    held = _holders(tmp)
+    shares = _shares(tmp)
+    return len(held) == SHARDS and set(shares) == pids and max(shares.values()) <= most
 
 
 def _gunicorn(procs: Procs, env: dict[str, str], workers: int = 2) -> str:
@@ -155,18 +176,18 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
         == 200
     )
 
-    # two watcher processes: exactly one holds the lease and ticks
+    # two watcher processes: they split the shards, half each, and keep the split
     a = _watcher(procs, env, "watcher-a")
     b = _watcher(procs, env, "watcher-b")
     wait_for(
-        lambda: _holder_pid(tmp_path) in (a.pid, b.pid),
-        timeout=20,
-        what="a watcher to take the lease",
+        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2),
+        timeout=30,
+        what="the watchers to split the shards",
     )
-    leader = _holder_pid(tmp_path)
+    split = _holders(tmp_path)
     for _ in range(10):
         time.sleep(0.2)
-        assert _holder_pid(tmp_path) == leader
+        assert _holders(tmp_path) == split
     # the watcher writes the chronology: stable + facets configured → one snapshot
     wait_for(
         lambda: any(
@@ -178,11 +199,10 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
         what="the watcher's snapshot",
     )
 
-    # kill -9 the leader: the other takes over within the lease TTL
-    standby = b if leader == a.pid else a
+    # kill -9 one: the other takes its shards within the lease TTL
     killed_at = time.monotonic()
-    os.kill(leader, signal.SIGKILL)
-    wait_for(lambda: _holder_pid(tmp_path) == standby.pid, timeout=10, what="failover")
+    os.kill(a.pid, signal.SIGKILL)
+    wait_for(lambda: _all_held_by(tmp_path, {b.pid}, SHARDS), timeout=10, what="failover")
     assert time.monotonic() - killed_at < 2.0 + 1.5  # TTL plus one tick and slack
 
     # metrics are served and merged across workers
@@ -208,35 +228,79 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     assert rec["status"] == 200 and rec["request_id"] == "trace-me-42"
 
 
-def test_paused_leader_is_fenced(procs, emulator_factory, tmp_path) -> None:
+def test_paused_holder_is_fenced(procs, emulator_factory, tmp_path) -> None:
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": 1, "color": "red"}])
     env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
     a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _holder_pid(tmp_path) == a.pid, timeout=20, what="a to lead")
+    wait_for(lambda: _all_held_by(tmp_path, {a.pid}, SHARDS), timeout=20, what="a to hold all")
     b = _watcher(procs, env, "watcher-b")
+    wait_for(
+        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split"
+    )
     os.kill(a.pid, signal.SIGSTOP)
     wait_for(
-        lambda: _holder_pid(tmp_path) == b.pid, timeout=10, what="b to take over from paused a"
+        lambda: _all_held_by(tmp_path, {b.pid}, SHARDS),
+        timeout=10,
+        what="b to take over every shard from paused a",
     )
     os.kill(a.pid, signal.SIGCONT)
-    for _ in range(10):
-        time.sleep(0.3)
-        assert _holder_pid(tmp_path) == b.pid
+    # a finds its leases gone (fenced), then the two split the shards again
+    wait_for(
+        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="re-split"
+    )
     a.terminate()
     a.wait(15)
     log = (tmp_path / "watcher-a.log").read_text()
     assert "lease lost" in log
 
 
-def test_sigterm_releases_the_lease(procs, emulator_factory, tmp_path) -> None:
+def test_sigterm_releases_the_shards(procs, emulator_factory, tmp_path) -> None:
     emu = emulator_factory()
     env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_LEASE_TTL_MS="60000")
     a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _holder_pid(tmp_path) == a.pid, timeout=20, what="a to lead")
+    wait_for(lambda: _all_held_by(tmp_path, {a.pid}, SHARDS), timeout=20, what="a to hold all")
     b = _watcher(procs, env, "watcher-b")
-    time.sleep(0.5)
+    wait_for(
+        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split"
+    )
     a.terminate()
     assert a.wait(15) == 0
     # with a 60 s TTL, only the release lets b take over this fast
-    wait_for(lambda: _holder_pid(tmp_path) == b.pid, timeout=5, what="b to lead after a released")
+    wait_for(lambda: _all_held_by(tmp_path, {b.pid}, SHARDS), timeout=5, what="b to hold all")
+
+
+def test_three_watchers_share_fairly_and_survive_a_kill(procs, emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(many={"n-": 300}, index_lag_ms=0)
+    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_WATCH_MAX_RPS="2000")
+    ws = [_watcher(procs, env, f"watcher-{i}") for i in range(3)]
+    pids = {w.pid for w in ws}
+    wait_for(
+        lambda: _all_held_by(tmp_path, pids, -(-SHARDS // 3)),
+        timeout=30,
+        what="three watchers to share the shards",
+    )
+    # every namespace is polled, each by the holder of its shard
+    kv = open_kv(f"sqlite://{tmp_path / 'kv.sqlite'}")
+    wait_for(lambda: len(list(kv.scan("freshness"))) == 300, timeout=30, what="every record")
+    victim = ws[1]
+    killed_at = time.monotonic()
+    os.kill(victim.pid, signal.SIGKILL)
+    survivors = pids - {victim.pid}
+    wait_for(
+        lambda: _all_held_by(tmp_path, survivors, SHARDS // 2),
+        timeout=15,
+        what="the two survivors to take over",
+    )
+    assert time.monotonic() - killed_at < 2.0 + 2 * 0.3 + 2.0  # TTL, two ticks and slack
+    summary = _summary_holders(tmp_path)
+    assert summary <= {str(p) for p in survivors}
+
+
+def _summary_holders(tmp: Path) -> set[str]:
+    from backend.watchsummary import read_summary
+    from common.settings import Settings
+
+    kv = open_kv(f"sqlite://{tmp / 'kv.sqlite'}")
+    s = read_summary(kv, Settings.from_env({}))
+    return {str(sh["holder"]).split(":")[1] for sh in s["shards"] if sh["holder"]}

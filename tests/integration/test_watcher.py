@@ -7,7 +7,7 @@ import time
 import requests
 
 from backend.freshness import FreshnessStore
-from backend.lease import Lease
+from backend.shards import ShardLeases
 from backend.stores.registry import open_kv
 from backend.upstream import Upstream
 from backend.watcher import Watcher
@@ -16,10 +16,16 @@ from tests.integration.helpers import set_faults, wait_index, write_docs
 
 
 def _watcher(url: str, kv_path, **overrides) -> Watcher:
+    """A watcher that polls every namespace every tick (no sweep interval, no budget cap),
+    unless a test sets ``sweep_max_ms`` / ``watch_max_rps`` itself."""
+    overrides = {"sweep_max_ms": 0, "watch_max_rps": 1e6, **overrides}
     settings = Settings.from_env({}, turbopuffer_base_url=url, upstream_retries=0, **overrides)
     kv = open_kv(f"sqlite://{kv_path}")
     return Watcher(
-        settings, Upstream(settings), FreshnessStore(kv), Lease(kv, settings.lease_ttl_ms)
+        settings,
+        Upstream(settings),
+        FreshnessStore(kv),
+        ShardLeases(kv, settings.lease_ttl_ms, settings.watch_shards),
     )
 
 
@@ -75,24 +81,29 @@ def test_one_failed_poll_never_stops_the_tick(emulator_factory, tmp_path) -> Non
 def test_tick_survives_a_failed_listing(emulator_factory, tmp_path) -> None:
     emu = emulator_factory()
     w = _watcher(emu.url, tmp_path / "kv.sqlite")
-    set_faults(emu.url, fail_rate=1.0)
+    set_faults(emu.url, fail_rate=1.0, fail_statuses=[500])
     r = w.tick()
     assert r.leader and r.list_error and r.namespaces == 0
 
 
-def test_two_watchers_one_kv_exactly_one_active(emulator_factory, tmp_path) -> None:
-    emu = emulator_factory(index_lag_ms=10)
-    write_docs(emu.url, "ns", [{"id": 1}])
-    a = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
-    b = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
-    results = [(a.tick().leader, b.tick().leader) for _ in range(5)]
-    assert all(x != y for x, y in results)
-    assert {x for x, _ in results} == {True}
-    # the leader stops ticking (dies): the other takes over once the lease lapses
+def test_two_watchers_split_the_shards_and_take_over(emulator_factory, tmp_path) -> None:
+    emu = emulator_factory(many={"n-": 60}, index_lag_ms=0)
+    a = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000, watch_shards=8)
+    b = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000, watch_shards=8)
+    for _ in range(3):
+        ra, rb = a.tick(), b.tick()
+    held_a, held_b = set(a.leases.held), set(b.leases.held)
+    assert held_a.isdisjoint(held_b) and held_a | held_b == set(range(8))
+    assert len(held_a) == len(held_b) == 4
+    # each polls only its own shards: every namespace by exactly one of them
+    assert set(ra.polled).isdisjoint(rb.polled)
+    assert len(ra.polled) + len(rb.polled) == 60
+    assert all(a.leases.shard(ns) in held_a for ns in ra.polled)
+    # a stops ticking (dies): b takes every shard once a's leases lapse
     time.sleep(1.1)
-    assert b.tick().leader is True
-    assert a.tick().leader is False
-    assert a.lease.still_held() is False and b.lease.still_held() is True
+    assert set(b.tick().shards) == set(range(8))
+    assert a.tick().leader is False, "a's leases are gone, and b holds every shard"
+    assert not a.leases.still_held("n-00001") and b.leases.still_held("n-00001")
 
 
 def test_release_hands_over_at_once(emulator_factory, tmp_path) -> None:
@@ -123,7 +134,7 @@ def test_tick_records_every_namespace_across_write_batches(emulator_factory, tmp
     from backend import watcher as watcher_mod
 
     emu = emulator_factory(many={"b-": watcher_mod.WRITE_BATCH * 2 + 7}, index_lag_ms=0)
-    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    w = _watcher(emu.url, tmp_path / "kv.sqlite", watch_interval_ms=120_000)
     seen: list[str] = []
 
     def hook(ns, meta, prev, new) -> None:

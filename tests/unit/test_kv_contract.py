@@ -134,6 +134,22 @@ def test_put_many_and_delete_set(kv: KVStore, s: str) -> None:
     assert list(kv.scan(s)) == []
 
 
+def test_get_many_returns_live_records_by_key(kv: KVStore, s: str) -> None:
+    assert kv.get_many(s, []) == {}
+    kv.put_many(s, [(f"k{i:04d}", {"i": i}) for i in range(1200)])
+    kv.put(s, "k0001", {"i": "again"})
+    kv.put(s, "short", {"x": 1}, ttl_s=1)
+    keys = ["k0001", "missing", "k1199", "k0001", *[f"k{i:04d}" for i in range(600, 1100)]]
+    got = kv.get_many(s, [*keys, "short"])
+    assert set(got) == {k for k in keys if k != "missing"} | {"short"}
+    assert got["k0001"] == Record({"i": "again"}, 2) and got["k1199"].value == {"i": 1199}
+    assert got["k0700"].generation == 1
+    assert kv.get_many(s + "-other", ["k0001"]) == {}
+    time.sleep(1.3)
+    assert "short" not in kv.get_many(s, ["short", "k0002"])
+    assert kv.get_many(s, ["k0002"]) == {"k0002": Record({"i": 2}, 1)}
+
+
 def test_unicode_keys_and_values(kv: KVStore, s: str) -> None:
     value = {"text": "日本語 — émoji 🎉", "ключ": ["ü", "\u0000nul"], "q": 'it\'s "quoted"'}
     kv.put(s, "文書/🎉", value)

@@ -52,11 +52,29 @@ def test_region_builds_base_url() -> None:
         ({"LAYER_ORIGIN_STRATEGY": "fast"}, "LAYER_ORIGIN_STRATEGY"),
         ({"LAYER_API_KEYS": "short"}, "LAYER_API_KEYS"),
         ({"LAYER_WATERMARK_ATTRIBUTE": "$bad"}, "LAYER_WATERMARK_ATTRIBUTE"),
+        ({"LAYER_SWEEP_MAX_MS": "soon"}, "LAYER_SWEEP_MAX_MS"),
+        ({"LAYER_SWEEP_MAX_MS": "10"}, "LAYER_SWEEP_MAX_MS"),
+        ({"LAYER_WATCH_MAX_RPS": "0"}, "LAYER_WATCH_MAX_RPS"),
+        ({"LAYER_WATCH_MAX_RPS": "fast"}, "LAYER_WATCH_MAX_RPS"),
+        ({"LAYER_WATCH_SHARDS": "0"}, "LAYER_WATCH_SHARDS"),
+        ({"LAYER_WATCH_SHARDS": "5000"}, "LAYER_WATCH_SHARDS"),
+        ({"LAYER_STUCK_AFTER_MS": "-1"}, "LAYER_STUCK_AFTER_MS"),
+        ({"LAYER_LISTING_MAX_AGE_MS": "x"}, "LAYER_LISTING_MAX_AGE_MS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names):
         Settings.from_env(env)
+
+
+def test_scale_settings_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.sweep_max_ms, s.watch_max_rps, s.watch_shards) == (3_600_000, 100.0, 16)
+    assert s.stuck_after_ms == 600_000 and s.listing_max_age_ms == s.sweep_max_ms
+    # the listing's bound follows the sweep ceiling unless set on its own
+    assert Settings.from_env({"LAYER_SWEEP_MAX_MS": "60000"}).listing_max_age_ms == 60000
+    s = Settings.from_env({"LAYER_WATCH_MAX_RPS": "2.5", "LAYER_LISTING_MAX_AGE_MS": "0"})
+    assert s.watch_max_rps == 2.5 and s.listing_max_age_ms == 0
 
 
 def test_unknown_override_is_refused() -> None:
