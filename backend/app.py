@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, body, extensions, metrics, observability, params
+from backend import auth, body, compression, extensions, metrics, observability, params
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, cache, health, namespaces, openapi, proxy, snapshots
@@ -27,8 +27,8 @@ def _error(status: int, code: str, message: str) -> tuple[Response, int]:
 
 def register_errors(app: Flask) -> None:
     @app.errorhandler(LayerError)
-    def layer_error(exc: LayerError) -> tuple[Response, int]:
-        return jsonify(exc.body()), exc.status
+    def layer_error(exc: LayerError) -> tuple[Response, int, dict[str, str]]:
+        return jsonify(exc.body()), exc.status, exc.headers()
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable) -> tuple[Response, int]:
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(params.check_raw_path)
     body.init_app(app)  # after auth: an unauthenticated body is never read or inflated
     register_errors(app)
+    compression.init_app(app)  # gzip for clients that accept it (backend/compression.py)
     for bp in (
         health.bp,
         metrics.bp,

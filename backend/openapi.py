@@ -397,14 +397,18 @@ ERROR_TEXT = {
     401: "missing or unknown bearer key",
     403: "a read key on a write route, or no keys configured and a non-loopback client",
     404: "unknown namespace, job or snapshot",
-    409: "ambiguous SHA prefix (`candidates`), or the cache is not warm (`state`)",
+    409: "ambiguous SHA prefix (`candidates`), the cache is not warm (`state`), or the"
+    " upstream answered 409 (`upstream_conflict`, retry)",
     413: "request body larger than LAYER_MAX_BODY_BYTES",
-    422: "a filter the chosen source cannot evaluate (`operator`)",
-    502: "the upstream failed (`upstream_status`)",
+    422: "a filter the chosen source cannot evaluate (`operator`), or the upstream refused"
+    " the request with 422 (`upstream_rejected`)",
+    429: "the upstream is rate limiting (`rate_limited`): wait `Retry-After` / `retry-after-ms`",
+    502: "the upstream failed (`upstream_status`), or refused Layer's upstream key"
+    " (`upstream_auth`)",
     503: "a store is unavailable",
     504: "the upstream timed out",
 }
-UPSTREAM = (502, 503, 504)
+UPSTREAM = (409, 422, 429, 502, 503, 504)
 STORE = (503,)
 
 

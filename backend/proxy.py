@@ -10,12 +10,13 @@ upstream key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from backend.freshness import Freshness
+from backend.freshness import Freshness, FreshnessStore
 
 HOP_BY_HOP = frozenset(
     {
@@ -33,7 +34,13 @@ HOP_BY_HOP = frozenset(
         "authorization",
     }
 )
-PASS_BACK = ("content-type", "retry-after", "retry-after-ms", "x-should-retry")
+PASS_BACK = (
+    "content-type",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "preference-applied",
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,12 @@ def hide_watermark(body: dict[str, Any], attr: str) -> dict[str, Any] | None:
 
 
 def stamp_write(body: dict[str, Any], attr: str, ms: int) -> dict[str, Any]:
-    """Stamp every upserted or patched row of a write body with the watermark attribute."""
+    """Stamp every upserted or patched row of a write body with the watermark attribute.
+
+    ``patch_by_filter`` gets the stamp in its ``patch``, so every row it touches is
+    stamped too. ``copy_from_namespace`` and ``branch_from_namespace`` cannot be:
+    the upstream copies rows server-side, with whatever stamps the source held.
+    """
     out = dict(body)
     for key in ("upsert_rows", "patch_rows"):
         rows = out.get(key)
@@ -113,6 +125,9 @@ def stamp_write(body: dict[str, Any], attr: str, ms: int) -> dict[str, Any]:
         cols = out.get(key)
         if isinstance(cols, dict) and isinstance(cols.get("id"), list):
             out[key] = {**cols, attr: [ms] * len(cols["id"])}
+    pbf = out.get("patch_by_filter")
+    if isinstance(pbf, dict) and isinstance(pbf.get("patch"), dict):
+        out["patch_by_filter"] = {**pbf, "patch": {**pbf["patch"], attr: ms}}
     return out
 
 
@@ -125,5 +140,50 @@ def forward_headers(headers: Any) -> dict[str, str]:
     }
 
 
-def response_headers(resp: requests.Response) -> dict[str, str]:
-    return {k: v for k, v in resp.headers.items() if k.lower() in PASS_BACK}
+def response_headers(resp: requests.Response, upstream_base: str = "") -> dict[str, str]:
+    """The upstream's headers a client acts on, with ``Location`` pointing at Layer."""
+    out = {k: v for k, v in resp.headers.items() if k.lower() in PASS_BACK}
+    location = resp.headers.get("location")
+    if location:
+        out["Location"] = layer_location(location, upstream_base)
+    return out
+
+
+def layer_location(location: str, upstream_base: str = "") -> str:
+    """The upstream's ``Location`` as a path on Layer: same path and query, no origin.
+
+    turbopuffer answers ``Prefer: respond-async`` with an absolute URL on itself
+    (``https://region.turbopuffer.com/v1/namespaces/{ns}/operations/{op}``). The SDK
+    resolves ``Location`` against the URL it called and refuses another origin, so
+    Layer hands back the path alone: it resolves to Layer as the client reached it,
+    whatever Host or scheme a reverse proxy in between shows Layer. A path prefix of
+    the upstream base URL (``https://gw/tpuf`` → ``/tpuf/v1/...``) is dropped, since
+    Layer serves ``/v1`` and ``/v2`` at its root.
+    """
+    parts = urlsplit(location)
+    path = parts.path or "/"
+    prefix = urlsplit(upstream_base).path.rstrip("/")
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix) :] or "/"
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def copies_rows(body: Any) -> bool:
+    """Whether a write fills the namespace server-side from another one."""
+    return isinstance(body, dict) and any(
+        body.get(k) is not None for k in ("copy_from_namespace", "branch_from_namespace")
+    )
+
+
+def forget_cut(store: FreshnessStore, ns: str) -> None:
+    """Drop ``stable_as_of`` after a copy or branch, so no cut applies until a stable poll.
+
+    Copied rows keep the source's stamps (or none): their ``_layer_written_ms`` says
+    when they were written to the *source*, not when they arrived here, so a cut at
+    this namespace's old ``stable_as_of`` would show some copied rows and hide others.
+    Without ``stable_as_of`` the cut is skipped (``X-Layer-Cut: skipped``), as for a
+    new namespace, until the watcher next sees the namespace stable.
+    """
+    fr = store.get(ns)
+    if fr.stable_as_of is not None or fr.is_stable:
+        store.put_many([(ns, replace(fr, is_stable=False, stable_as_of=None))])

@@ -31,7 +31,15 @@ from requests.utils import get_encoding_from_headers, requote_uri
 from urllib3.connectionpool import ConnectionPool
 from urllib3.response import BaseHTTPResponse
 
-from backend.errors import UpstreamError, UpstreamNotFound, UpstreamTimeout
+from backend.errors import (
+    UpstreamAuth,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,21 @@ def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float
         return None
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
+
+
+def error_class(status: int) -> type[UpstreamError]:
+    """The error an upstream status becomes on Layer's own routes (README's error map)."""
+    if status in (400, 422):
+        return UpstreamRejected
+    if status in (401, 403):
+        return UpstreamAuth
+    if status == 409:
+        return UpstreamConflict
+    if status == 429:
+        return UpstreamRateLimited
+    if status in (408, 504):
+        return UpstreamTimeout
+    return UpstreamError
 
 
 def _error_text(resp: requests.Response) -> str:
@@ -224,6 +247,7 @@ class Upstream:
         headers: Mapping[str, str] | None,
         timeout: tuple[float, float] | None,
         route: str,
+        decode: bool = True,
     ) -> requests.Response:
         t0 = time.perf_counter()
         status: int | None = None
@@ -235,7 +259,10 @@ class Upstream:
             )
             # Read the body now: the connection goes back to the pool even when the
             # response is dropped for a retry.
-            resp.content  # noqa: B018
+            if decode:
+                resp.content  # noqa: B018
+            else:  # the bytes as sent (still compressed when Content-Encoding says so)
+                resp._content = resp.raw.read(decode_content=False)
             status = resp.status_code
             return resp
         finally:
@@ -254,12 +281,15 @@ class Upstream:
         retry: bool,
         timeout: tuple[float, float] | None = None,
         route: str = "other",
+        decode: bool = True,
         no_retry: frozenset[int] = frozenset(),
     ) -> requests.Response:
         """Send a request; retry it (when ``retry``) per the policy. Returns the last response.
 
         Raises ``UpstreamTimeout`` / ``UpstreamError`` only when no response was ever
         received; a response with an error status is returned for the caller to map.
+        ``decode=False`` keeps the body as the upstream encoded it (the proxy relays
+        gzip bytes with their ``Content-Encoding`` rather than inflating them).
         """
         if json_body is not None:
             data = orjson.dumps(json_body)
@@ -269,7 +299,7 @@ class Upstream:
         while True:
             wait: float | None
             try:
-                resp = self._send_once(method, path, params, data, headers, timeout, route)
+                resp = self._send_once(method, path, params, data, headers, timeout, route, decode)
             except requests.Timeout as exc:
                 last_exc: Exception = exc
                 resp = None
@@ -316,16 +346,22 @@ class Upstream:
         ) from None
 
     # -- typed calls (Layer's own use; errors mapped) ----------------------------------
+    def _error_text(self, resp: requests.Response) -> str:
+        text = _error_text(resp)
+        return text.replace(self._key, "[upstream key]") if self._key else text
+
     def _json(self, resp: requests.Response, what: str) -> Any:
-        if resp.status_code == 404:
-            raise UpstreamNotFound(f"{what}: not found upstream ({_error_text(resp)})")
-        if resp.status_code >= 400:
-            cls = UpstreamTimeout if resp.status_code in (408, 504) else UpstreamError
-            raise cls(
-                f"{what}: upstream answered {resp.status_code}: {_error_text(resp)}",
-                upstream_status=resp.status_code,
-                retry_after_s=retry_after_s(resp.headers),
-            )
+        status = resp.status_code
+        if status == 404:
+            raise UpstreamNotFound(f"{what}: not found upstream ({self._error_text(resp)})")
+        if status >= 400:
+            cls = error_class(status)
+            message = f"{what}: upstream answered {status}: {self._error_text(resp)}"
+            if cls is UpstreamAuth:
+                message += (
+                    " (the upstream refused Layer's TURBOPUFFER_API_KEY: an operator must fix it)"
+                )
+            raise cls(message, upstream_status=status, retry_after_s=retry_after_s(resp.headers))
         try:
             return orjson.loads(resp.content)
         except orjson.JSONDecodeError:

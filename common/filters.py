@@ -1,18 +1,31 @@
 """Turbopuffer's filter grammar: one validator and one evaluator for the whole project.
 
 The emulator answers queries with it and the backend's document cache reuses it, so
-both agree on every edge case. Semantics (following turbopuffer's docs):
+both agree on every edge case. Semantics (turbopuffer's docs and the SDKs' live tests,
+as ``TURBOPUFFER.md`` records them):
 
 - ``Eq null`` matches a missing or null attribute; ``NotEq x`` is ``Not(Eq x)``, so
   ``NotEq null`` matches a present attribute and ``NotEq "a"`` matches a missing one.
 - ``Eq`` on an array attribute compares the whole array (``["tags","Eq",["a","b"]]``);
   a scalar never equals an array. Use ``Contains`` for membership.
-- ``Lt``/``Lte`` also match null/missing; ``Gt``/``Gte`` do not. Numbers compare
-  numerically, strings lexicographically, bools with bools; anything else
-  (string vs number, arrays) is simply false, never an exception.
+- ``In``/``NotIn`` take a list or a bare scalar (``["users","In","bojan"]`` is
+  ``In ["bojan"]``). On a scalar attribute: the value is in the list (``null`` in the
+  list matches missing). On an array attribute: **any element** is in the list (the
+  intersection is not empty, as ``ContainsAny``); ``NotIn`` is the negation, so it
+  matches an array with no element in the list, and an empty array.
+- ``Lt``/``Lte``/``Gt``/``Gte``: nulls sort first, and ``Lt``/``Lte`` always match a
+  null or missing attribute (``Gt``/``Gte`` never, for a non-null value). A null value
+  is allowed: no present value sorts below null, so ``Lt null`` and ``Lte null`` match
+  exactly the null/missing documents (``Eq null``), ``Gt null`` every present value
+  (``NotEq null``) and ``Gte null`` every document. Numbers compare numerically,
+  strings lexicographically (code points), bools with bools; anything else (string vs
+  number, arrays) is simply false, never an exception.
 - ``Any*`` compare each element of an array attribute; ``Contains*`` test array
   membership; on a non-array value they are false (their ``Not*`` forms true).
-- ``Glob`` family: Unix glob (``*``, ``?``, ``[...]``) on string values.
+- ``Glob`` family: globset syntax (``common/globset.py``: ``*``, ``?``, ``[...]``,
+  ``{a,b}``) on a string, or on any element of an array of strings; ``IGlob`` ignores
+  case; ``Not*`` negate (a missing attribute matches ``NotGlob``). A pattern globset
+  would refuse is a ``FilterError``.
 - ``Regex``, ``Fuzzy`` and the token operators are valid grammar but need schema
   flags this evaluator does not model: ``compile_filter`` raises ``FilterError``
   naming them.
@@ -23,10 +36,10 @@ both agree on every edge case. Semantics (following turbopuffer's docs):
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from common.globset import GlobError, compile_glob
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -64,6 +77,10 @@ CACHE_OPS: frozenset[str] = frozenset(
         "Gte",
         "Contains",
         "ContainsAny",
+        "Glob",
+        "NotGlob",
+        "IGlob",
+        "NotIGlob",
     }
 )
 
@@ -105,12 +122,17 @@ def _validate(f: object, path: str, depth: int) -> None:
         raise FilterError(f"{path}[1]: unknown operator {op!r}")
     vpath = f"{path}[2]"
     if op in _LIST_OPS:
+        if op in ("In", "NotIn") and (value is None or isinstance(value, _SCALARS)):
+            return  # a bare scalar: In [value]
         if not _is_seq(value):
             raise FilterError(f"{vpath}: {op} needs a list")
         for i, v in enumerate(value):
-            if not (v is None or isinstance(v, _SCALARS) or _is_seq(v)):
-                raise FilterError(f"{vpath}[{i}]: {op} values must be scalars, null or arrays")
-    elif op in _CMP_OPS or op in _ANY_CMP_OPS:
+            if not (v is None or isinstance(v, _SCALARS)):
+                raise FilterError(f"{vpath}[{i}]: {op} values must be scalars or null")
+    elif op in _CMP_OPS:
+        if not (value is None or isinstance(value, _SCALARS)):
+            raise FilterError(f"{vpath}: {op} needs a number, string, bool or null")
+    elif op in _ANY_CMP_OPS:
         if not isinstance(value, _SCALARS):
             raise FilterError(f"{vpath}: {op} needs a number, string or bool")
     elif op in _CONTAINS_OPS:
@@ -119,6 +141,11 @@ def _validate(f: object, path: str, depth: int) -> None:
     elif op in _GLOB_OPS or op == "Regex":
         if not isinstance(value, str):
             raise FilterError(f"{vpath}: {op} needs a string pattern")
+        if op in _GLOB_OPS:
+            try:
+                compile_glob(value)
+            except GlobError as exc:
+                raise FilterError(f"{vpath}: bad {op} pattern {value!r}: {exc}") from None
     elif op in _EQ_OPS and not (value is None or isinstance(value, _SCALARS) or _is_seq(value)):
         raise FilterError(f"{vpath}: {op} needs a scalar, null or array value")
 
@@ -225,6 +252,15 @@ def _cmp_fn(op: str, value: Any) -> Callable[[Any], bool]:
     return lambda x: type(x) in kinds and x > value
 
 
+def _cmp_null(attr: str, op: str) -> Predicate:
+    """A comparison with null: nulls sort first and ``Lt``/``Lte`` always match null."""
+    if op in ("Lt", "Lte"):
+        return lambda d: d.get(attr) is None
+    if op == "Gt":
+        return lambda d: d.get(attr) is not None
+    return lambda d: True
+
+
 def _leaf(attr: str, op: str, value: Any, path: str) -> Predicate:
     if op in UNSUPPORTED_OPS:
         raise FilterError(
@@ -234,10 +270,17 @@ def _leaf(attr: str, op: str, value: Any, path: str) -> Predicate:
         p = _eq_pred(attr, value)
         return p if op == "Eq" else (lambda d: not p(d))
     if op in ("In", "NotIn"):
-        member = _member_test(value)
-        if op == "In":
-            return lambda d: member(d.get(attr))
-        return lambda d: not member(d.get(attr))
+        member = _member_test(value if _is_seq(value) else [value])
+
+        def is_in(d: Mapping[str, Any]) -> bool:
+            x = d.get(attr)
+            if isinstance(x, list | tuple):
+                return any(member(e) for e in x)
+            return member(x)
+
+        return is_in if op == "In" else (lambda d: not is_in(d))
+    if op in _CMP_OPS and value is None:
+        return _cmp_null(attr, op)
     if op in _CMP_OPS:
         cmp = _cmp_fn(op, value)
         null_matches = op in ("Lt", "Lte")
@@ -268,12 +311,18 @@ def _leaf(attr: str, op: str, value: Any, path: str) -> Predicate:
             return contains
         return lambda d: not contains(d)
     # Glob family
-    flags = re.IGNORECASE if op in ("IGlob", "NotIGlob") else 0
-    match = re.compile(fnmatch.translate(value), flags | re.DOTALL).match
+    try:
+        match = compile_glob(value, op in ("IGlob", "NotIGlob")).match
+    except GlobError as exc:  # validated already; kept for direct callers
+        raise FilterError(f"{path}[2]: bad {op} pattern {value!r}: {exc}") from None
 
     def glob(d: Mapping[str, Any]) -> bool:
         x = d.get(attr)
-        return isinstance(x, str) and match(x) is not None
+        if isinstance(x, str):
+            return match(x) is not None
+        if isinstance(x, list | tuple):
+            return any(isinstance(e, str) and match(e) is not None for e in x)
+        return False
 
     if op in ("Glob", "IGlob"):
         return glob

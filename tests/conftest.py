@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.s3",
     "tests.fixtures.backend",
+    "tests.fixtures.stub_upstream",
 ]
 
 UPSTREAM_KEY_RE = re.compile(r"upstream-secret|tpuf_(secret_key|very_secret)")

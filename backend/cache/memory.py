@@ -7,7 +7,8 @@ generation larger than the budget is streamed from the KV store every time inste
 
 Equality indexes make selective filters cheap: for an attribute used by ``Eq``/``In``
 (scalar values) or ``Contains``/``ContainsAny``, the first such filter builds a map
-from value to document positions (array elements for the second kind). ``candidates``
+from value to document positions (array elements for the second kind; ``In`` reads
+both, since on an array attribute it means "any element in the list"). ``candidates``
 returns positions that include every match (a superset), or None when the filter
 gives no handle. ``Lt``/``Lte``/``Gt``/``Gte`` with a number use a sorted index of the
 attribute's numeric values (bisected), plus, for ``Lt``/``Lte``, the documents where it
@@ -131,18 +132,22 @@ class Generation:
         op, value = f[1], f[2]
         if op in RANGE_OPS and _is_number(value):
             return self.range_index(head).matching(op, value)
-        if op == "Eq":
-            values = [value]
-        elif op in ("In", "Contains", "ContainsAny"):
-            values = [value] if op == "Contains" else value
+        if op in ("Eq", "Contains") or (op == "In" and not isinstance(value, list)):
+            values = [value]  # In takes a bare scalar too
+        elif op in ("In", "ContainsAny"):
+            values = value
         else:
             return None
         if not isinstance(values, list) or not all(_indexable(v) for v in values):
             return None
-        idx = self.index(head, elements=op in ("Contains", "ContainsAny"))
+        # Eq matches scalars, Contains* array elements, and In either: a scalar in the
+        # list or an array with an element in it (common/filters.py).
+        kinds = {"Eq": (False,), "In": (False, True)}.get(op, (True,))
         out: set[int] = set()
-        for v in values:
-            out.update(idx.get(_key(v), ()))
+        for elements in kinds:
+            idx = self.index(head, elements=elements)
+            for v in values:
+                out.update(idx.get(_key(v), ()))
         return out
 
 

@@ -6,16 +6,20 @@ from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, request
+from urllib3.response import HTTPResponse
 
 from backend import params
 from backend.access import upstream_is_read
-from backend.errors import BadRequest
+from backend.compression import accepts_gzip, add_vary
+from backend.errors import BadRequest, UpstreamError
 from backend.extensions import get_freshness, get_kv, get_settings, get_upstream
 from backend.freshness import mark_dirty
 from backend.openapi import UPSTREAM, operation, ref
 from backend.proxy import (
     apply_cut,
+    copies_rows,
     decide_cut,
+    forget_cut,
     forward_headers,
     hide_watermark,
     response_headers,
@@ -27,16 +31,37 @@ bp = Blueprint("proxy", __name__)
 
 
 def _relay(method: str, path: str, data: bytes | None, *, retry: bool, route: str) -> Response:
+    # A client that takes gzip gets the upstream's gzip bytes as they came (no inflate
+    # and deflate here); any other client gets identity from the upstream.
+    gzip_ok = accepts_gzip(request)
+    headers = forward_headers(request.headers)
+    headers["Accept-Encoding"] = "gzip" if gzip_ok else "identity"
     resp = get_upstream().send(
         method,
         path,
         params=request.query_string or None,
         data=data,
-        headers=forward_headers(request.headers),
+        headers=headers,
         retry=retry,
         route=route,
+        decode=not gzip_ok,
     )
-    return Response(resp.content, status=resp.status_code, headers=response_headers(resp))
+    out = Response(
+        resp.content,
+        status=resp.status_code,
+        headers=response_headers(resp, get_settings().turbopuffer_base_url),
+    )
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        if gzip_ok and encoding == "gzip":
+            out.headers["Content-Encoding"] = "gzip"
+            add_vary(out)
+        elif gzip_ok or encoding not in HTTPResponse.CONTENT_DECODERS:
+            raise UpstreamError(
+                f"upstream sent Content-Encoding {encoding!r}, which the client did not ask for",
+                upstream_status=resp.status_code,
+            )
+    return out
 
 
 @bp.post("/v2/namespaces/<ns>/query")
@@ -96,6 +121,8 @@ def write(ns: str) -> Response:
         route="write",
     )
     if out.status_code < 300:
+        if copies_rows(body):
+            forget_cut(get_freshness(), ns)  # copied rows carry the source's stamps
         mark_dirty(get_kv(), ns)  # the watcher's fast lane (backend/freshness.py)
     return out
 

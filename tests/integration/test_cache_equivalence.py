@@ -2,7 +2,9 @@
 
 At the engine level against the emulator: each example writes random documents to a
 fresh namespace, warms the cache, and compares ``DocumentCache.count`` with
-``count_origin(strategy="scan")`` for random filters from the cache's operator set.
+``count_origin(strategy="scan")`` for random filters from the cache's operator set
+(In/NotIn on the array attribute and with bare scalars, the Glob family on strings and
+arrays of strings, comparisons with null).
 The emulator answers with ``common.filters`` and so does the cache, so a difference
 would be in the cache's storage, its generations, its in-memory equality indexes, or
 (on Aerospike, when ``LAYER_TEST_AEROSPIKE`` is set) the server-side pushdown. Both
@@ -67,16 +69,26 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
 
 def _leaf(attr: str) -> st.SearchStrategy[tuple[Any, ...]]:
     v = VALUES[attr]
+    nullable = st.one_of(st.none(), v)
     options = [
-        st.tuples(st.just(attr), st.sampled_from(["Eq", "NotEq"]), st.one_of(st.none(), v)),
-        st.tuples(st.just(attr), st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), v),
+        st.tuples(st.just(attr), st.sampled_from(["Eq", "NotEq"]), nullable),
+        # Comparisons with null are allowed (nulls first: Lt/Lte null = Eq null).
+        st.tuples(st.just(attr), st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), nullable),
+        # A list, or a bare scalar (In [scalar]); on the array attribute, In/NotIn mean
+        # "any element in the list" (TURBOPUFFER.md).
+        st.tuples(
+            st.just(attr),
+            st.sampled_from(["In", "NotIn"]),
+            st.one_of(nullable, st.lists(v, max_size=3)),
+        ),
     ]
-    # In/NotIn on the array attribute mean intersection on the real service; the cache's
-    # evaluator compares whole arrays until issue 13 item 1 lands in common/filters.py
-    # (fidlayer), so they are left out for tags until then.
-    if attr != "tags":
+    if attr in ("color", "a_long_attribute_name", "tags"):
         options.append(
-            st.tuples(st.just(attr), st.sampled_from(["In", "NotIn"]), st.lists(v, max_size=3))
+            st.tuples(
+                st.just(attr),
+                st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
+                st.sampled_from(["r*", "{red,blue}", "[!r]*", "?", "R*", "[a-b]", "*e*"]),
+            )
         )
     return st.one_of(*options)
 

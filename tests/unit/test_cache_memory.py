@@ -22,6 +22,63 @@ def test_candidates_include_every_match(f: list[Any], ds: list[dict[str, Any]]) 
         assert matches <= picked, (f, ds)
 
 
+_extra_leaves = st.one_of(
+    st.tuples(
+        st.sampled_from(["a", "b", "tags"]),
+        st.sampled_from(["In", "NotIn"]),
+        st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text("abcé", max_size=2)),
+    ),
+    st.tuples(
+        st.sampled_from(["a", "tags"]),
+        st.sampled_from(["Glob", "NotGlob", "IGlob", "NotIGlob"]),
+        st.sampled_from(["a*", "{a,b}", "[!a]*", "?", "A*"]),
+    ),
+    st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["Lt", "Lte", "Gt", "Gte"]), st.none()),
+).map(list)
+wider_filters = st.recursive(
+    st.one_of(filters, _extra_leaves),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["And", "Or"]), st.lists(inner, min_size=1, max_size=3)).map(
+            list
+        ),
+        st.tuples(st.just("Not"), inner).map(list),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=wider_filters, ds=st.lists(docs, max_size=12))
+def test_candidates_include_every_match_bare_in_glob_null(
+    f: list[Any], ds: list[dict[str, Any]]
+) -> None:
+    gen = GenerationMemory().put("ns", 1, ds)
+    picked = gen.candidates(f)
+    if picked is not None:
+        assert {i for i, d in enumerate(ds) if evaluate(f, d)} <= picked, (f, ds)
+
+
+def test_in_reads_scalars_and_array_elements() -> None:
+    ds: list[dict[str, Any]] = [
+        {"id": 0, "u": "bojan"},
+        {"id": 1, "u": ["jan", "simon"]},
+        {"id": 2, "u": ["bojan", "simon"]},
+        {"id": 3, "u": None},
+        {"id": 4, "u": [True]},
+        {"id": 5, "u": 1},
+    ]
+    gen = GenerationMemory().put("ns", 1, ds)
+    assert gen.candidates(["u", "In", ["bojan"]]) == {0, 2}
+    assert gen.candidates(["u", "In", "simon"]) == {1, 2}
+    assert gen.candidates(["u", "In", [1]]) == {5}
+    assert gen.candidates(["u", "In", True]) == {4}
+    assert gen.candidates(["u", "Eq", "bojan"]) == {0}
+    assert gen.candidates(["u", "In", [None]]) is None  # null: no handle
+    assert gen.candidates(["u", "NotIn", ["bojan"]]) is None
+    for f in (["u", "In", ["bojan"]], ["u", "In", "simon"], ["u", "In", True]):
+        assert gen.candidates(f) == {i for i, d in enumerate(ds) if evaluate(f, d)}, f
+
+
 def test_selective_filters_narrow() -> None:
     ds = [{"id": i, "b": f"b{i % 10}", "t": [f"t{i % 7}", "all"], "n": i % 3} for i in range(100)]
     gen = GenerationMemory().put("ns", 1, ds)

@@ -138,8 +138,19 @@ def test_string_ids_compare_lexicographically() -> None:
         (["a", "Bogus", 1], "filters[1]: unknown operator 'Bogus'"),
         ([1, "Eq", 1], "filters[0]: attribute name"),
         (["And", "x"], "filters[1]: And needs an array of filters"),
-        (["And", [["a", "Eq", 1], ["b", "In", 3]]], "filters[1][1][2]: In needs a list"),
+        (["And", [["a", "Eq", 1], ["b", "In", {"x": 3}]]], "filters[1][1][2]: In needs a list"),
+        (["b", "ContainsAny", "x"], "filters[2]: ContainsAny needs a list"),
+        (["b", "In", [["a", "b"]]], "filters[2][0]: In values must be scalars or null"),
+        (["b", "AnyLt", None], "filters[2]: AnyLt needs a number"),
+        (["a", "Lt", {"x": 1}], "filters[2]: Lt needs a number, string, bool or null"),
+        (["a", "Glob", "[a-"], "filters[2]: bad Glob pattern '[a-': unclosed character class"),
+        (["a", "IGlob", "{a,b"], "filters[2]: bad IGlob pattern '{a,b': unclosed alternate"),
+        (["a", "NotGlob", "{a,{b}}"], "filters[2]: bad NotGlob pattern"),
+        (["a", "Glob", "a}"], "filters[2]: bad Glob pattern 'a}': unopened"),
+        (["a", "Glob", "[z-a]"], "filters[2]: bad Glob pattern '[z-a]': invalid range"),
+        (["a", "Glob", "a\\"], "filters[2]: bad Glob pattern"),
         (["Or", [["Not", ["a", "Lt", [1]]]]], "filters[1][0][1][2]: Lt needs a number"),
+        (["And", [["a", "Eq", 1], ["b", "NotIn", {}]]], "filters[1][1][2]: NotIn needs a list"),
         (["a", "Glob", 5], "filters[2]: Glob needs a string pattern"),
         (["a", "Contains", None], "filters[2]: Contains needs a scalar"),
         (["a", "In", [{"x": 1}]], "filters[2][0]: In values must be"),
@@ -181,8 +192,9 @@ def test_ops_used_and_sets() -> None:
     f = ["And", [["a", "Eq", 1], ["Not", ["b", "In", [1]]], ["Or", [["c", "Glob", "x*"]]]]]
     assert ops_used(f) == {"And", "Eq", "Not", "In", "Or", "Glob"}
     assert CACHE_OPS <= ALL_OPS
-    assert {"Glob", "Regex", "AnyLt"}.isdisjoint(CACHE_OPS)
-    assert len(CACHE_OPS) == 13
+    assert {"Regex", "AnyLt", "NotContains"}.isdisjoint(CACHE_OPS)
+    assert {"Glob", "NotGlob", "IGlob", "NotIGlob", "In", "NotIn"} <= CACHE_OPS
+    assert len(CACHE_OPS) == 17
 
 
 def test_and_filters() -> None:
@@ -211,14 +223,17 @@ def test_never_raises_and_negations_complement(x: Any, op: str, v: Any) -> None:
         v = "a"
     doc = {"id": 1, "x": x}
     f = ["x", op, v]
-    if op in ("Lt", "Lte", "Gt", "Gte") and v is None:
-        return
     result = evaluate(f, doc)
     assert isinstance(result, bool)
     assert evaluate(["Not", f], doc) is (not result)
     if op == "Eq":
         assert evaluate(["x", "NotEq", v], doc) is (not result)
-        assert evaluate(["x", "In", [v]], doc) is result
+        if not isinstance(x, list):  # on an array, In is membership (below), not Eq
+            assert evaluate(["x", "In", [v]], doc) is result
+        else:
+            assert evaluate(["x", "In", [v]], doc) is any(
+                evaluate(["e", "Eq", v], {"e": e}) for e in x
+            )
     if op == "Contains":
         assert evaluate(["x", "ContainsAny", [v]], doc) is result
 
@@ -240,4 +255,144 @@ def test_numeric_comparisons_agree_with_python(x: int | None, v: int) -> None:
 def test_contains_any_is_intersection(arr: list[int], vals: list[int]) -> None:
     doc = {"id": 1, "arr": arr}
     assert evaluate(["arr", "ContainsAny", vals], doc) is bool(set(arr) & set(vals))
-    assert evaluate(["arr", "In", vals], doc) is False
+    assert evaluate(["arr", "In", vals], doc) is bool(set(arr) & set(vals))
+    assert evaluate(["arr", "NotIn", vals], doc) is not bool(set(arr) & set(vals))
+
+
+# --- In/NotIn on arrays, bare scalars, comparisons with null, globset (TURBOPUFFER.md) ----
+
+USERS: list[dict[str, Any]] = [
+    {"id": 7, "count": 1, "users": ["jan", "simon"]},
+    {"id": 9, "count": 2, "users": ["bojan", "morgan", "simon"]},
+]
+
+
+def _ids(f: Any, docs: list[dict[str, Any]] = USERS) -> list[Any]:
+    pred = compile_filter(f)
+    return [d["id"] for d in docs if pred(d)]
+
+
+def test_sdk_live_suite_in_on_arrays() -> None:
+    """The four queries of the SDK's ``test_attribute_types``, with its expected counts."""
+    assert _ids(["And", [["count", "Gt", 1], ["users", "In", ["simon"]]]]) == [9]
+    assert _ids(["Or", [["count", "Eq", 1], ["users", "In", "bojan"]]]) == [7, 9]
+    assert _ids(["And", [["count", "Eq", 1], ["users", "In", "bojan"]]]) == []
+    nested = ["And", [["count", "Eq", 1], ["Or", [["users", "In", "bojan"], ["count", "Gt", 0]]]]]
+    assert _ids(nested) == [7]
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        (["tags", "In", ["z", "b"]], True),
+        (["tags", "In", ["z"]], False),
+        (["tags", "In", "c"], True),
+        (["tags", "In", []], False),
+        (["tags", "NotIn", ["z", "y"]], True),
+        (["tags", "NotIn", ["z", "a"]], False),
+        (["tags", "NotIn", "a"], False),
+        (["color", "In", "blue"], True),
+        (["color", "NotIn", "blue"], False),
+        (["qty", "In", 3], True),
+        (["qty", "In", 3.0], True),
+        (["ok", "In", True], True),
+        (["ok", "In", 1], False),
+        (["missing", "In", None], True),
+        (["missing", "NotIn", None], False),
+        (["nums", "In", [5.0]], True),
+        (["nums", "In", [True]], False),
+        (["qty", "Lt", None], False),
+        (["missing", "Lt", None], True),
+        (["nothing", "Lt", None], True),
+        (["qty", "Lte", None], False),
+        (["missing", "Lte", None], True),
+        (["nothing", "Lte", None], True),
+        (["qty", "Gt", None], True),
+        (["color", "Gt", None], True),
+        (["ok", "Gt", None], True),
+        (["tags", "Gt", None], True),
+        (["missing", "Gt", None], False),
+        (["nothing", "Gt", None], False),
+        (["qty", "Gte", None], True),
+        (["missing", "Gte", None], True),
+        (["tags", "Gte", None], True),
+        (["tags", "Glob", "[ab]"], True),
+        (["tags", "Glob", "z*"], False),
+        (["tags", "NotGlob", "z*"], True),
+        (["tags", "NotGlob", "?"], False),
+        (["tags", "IGlob", "C"], True),
+        (["tags", "NotIGlob", "C"], False),
+        (["nums", "Glob", "*"], False),
+        (["name", "Glob", "{Red,Blue} *"], True),
+        (["name", "Glob", "{Red,Green} *"], False),
+        (["name", "Glob", "Blue {W,w}idget"], True),
+        (["name", "IGlob", "BLUE {x,W}IDGET"], True),
+        (["name", "Glob", "[!a-z]lue*"], True),
+        (["name", "Glob", "[^B]lue*"], False),
+        (["name", "Glob", "Blue Widge[]t]"], True),
+        (["name", "Glob", "Blue\\ Widget"], True),
+        (["name", "Glob", "Blue*t"], True),
+        (["name", "Glob", "Blue**"], True),
+        (["name", "Glob", "Blue"], False),
+        (["name", "Glob", "Blue Widget,x"], False),
+    ],
+)
+def test_arrays_nulls_and_globset(f: list[Any], expected: bool) -> None:
+    assert evaluate(f, DOC) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("a/*", "a/b/c", True),  # globset without literal_separator: * crosses '/'
+        ("a?c", "a/c", True),
+        ("x{,y}", "x", True),
+        ("x{a,b}{c,d}", "xbd", True),
+        ("[a-c-]", "-", True),
+        ("[a-c-]", "d", False),
+        ("\\*", "*", True),
+        ("\\*", "a", False),
+        ("a,b", "a,b", True),
+        ("*.{jpg,png}", "photo.PNG", False),
+        ("é*", "été", True),
+        ("line*", "line\nbreak", True),
+    ],
+)
+def test_globset_details(pattern: str, text: str, expected: bool) -> None:
+    assert evaluate(["s", "Glob", pattern], {"id": 1, "s": text}) is expected
+
+
+def test_glob_ignore_case_on_alternation() -> None:
+    assert evaluate(["s", "IGlob", "*.{jpg,png}"], {"id": 1, "s": "photo.PNG"})
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", 1, 2, True]), max_size=4), st.data())
+def test_in_on_arrays_is_contains_any(arr: list[Any], data: st.DataObject) -> None:
+    vals = data.draw(st.lists(st.sampled_from(["a", "b", "z", 1, 2.0, True, None]), max_size=3))
+    doc = {"id": 1, "arr": arr}
+    assert evaluate(["arr", "In", vals], doc) is evaluate(["arr", "ContainsAny", vals], doc)
+    assert evaluate(["arr", "NotIn", vals], doc) is not evaluate(["arr", "In", vals], doc)
+    for v in vals:
+        assert evaluate(["arr", "In", v], doc) is evaluate(["arr", "In", [v]], doc)
+
+
+@given(x=values, v=scalars)
+def test_comparisons_with_nulls_first(x: Any, v: Any) -> None:
+    """Lt/Gte and Lte/Gt are complements wherever both sides are present and ordered;
+    a null document matches Lt/Lte only; a null value splits documents by presence."""
+    doc = {"id": 1, "x": x}
+    lt, lte = evaluate(["x", "Lt", v], doc), evaluate(["x", "Lte", v], doc)
+    gt, gte = evaluate(["x", "Gt", v], doc), evaluate(["x", "Gte", v], doc)
+    if v is None:
+        assert (lt, lte, gt, gte) == (x is None, x is None, x is not None, True), x
+    elif x is None:
+        assert (lt, lte, gt, gte) == (True, True, False, False)
+    elif (
+        not isinstance(x, list)
+        and (type(x) is bool) == (type(v) is bool)
+        and isinstance(x, str) == isinstance(v, str)
+    ):
+        assert lt is not gte and lte is not gt, (x, v)
+        assert lte is (lt or evaluate(["x", "Eq", v], doc)), (x, v)
+    else:
+        assert not (lt or lte or gt or gte), (x, v)

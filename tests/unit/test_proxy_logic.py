@@ -1,7 +1,19 @@
 from __future__ import annotations
 
-from backend.freshness import Freshness
-from backend.proxy import apply_cut, decide_cut, forward_headers, stamp_write
+from dataclasses import replace
+from pathlib import Path
+
+from backend.freshness import Freshness, FreshnessStore
+from backend.proxy import (
+    apply_cut,
+    copies_rows,
+    decide_cut,
+    forget_cut,
+    forward_headers,
+    layer_location,
+    stamp_write,
+)
+from backend.stores.kv_sqlite import SQLiteKV
 
 UNSTABLE = Freshness(is_stable=False, stable_as_of=1000, has_watermark=True)
 
@@ -85,3 +97,49 @@ def test_hide_watermark_from_include_all_queries() -> None:
     assert hide_watermark(multi, attr) == {
         "queries": [{"exclude_attributes": [attr]}, {"include_attributes": ["a"]}]
     }
+
+
+def test_stamp_patch_by_filter() -> None:
+    body = {"patch_by_filter": {"filters": ["a", "Eq", 1], "patch": {"b": 2}}}
+    out = stamp_write(body, "_w", 42)
+    assert out["patch_by_filter"] == {"filters": ["a", "Eq", 1], "patch": {"b": 2, "_w": 42}}
+    assert body["patch_by_filter"]["patch"] == {"b": 2}  # the caller's body is not changed
+    # Shapes that are not a patch are forwarded untouched, for the upstream to judge.
+    for odd in ({"patch_by_filter": "x"}, {"patch_by_filter": {"filters": ["a", "Eq", 1]}}):
+        assert stamp_write(odd, "_w", 42) == odd
+    copy = {"copy_from_namespace": "src"}
+    assert stamp_write(copy, "_w", 42) == copy
+
+
+def test_layer_location_keeps_path_and_query_drops_origin_and_prefix() -> None:
+    op = "/v1/namespaces/ns/operations/op-1"
+    assert layer_location("https://gcp-us-central1.turbopuffer.com" + op) == op
+    assert layer_location(op) == op
+    assert layer_location(f"http://127.0.0.1:9/tpuf{op}?x=1", "http://127.0.0.1:9/tpuf") == (
+        f"{op}?x=1"
+    )
+    assert layer_location(f"http://h{op}", "http://h/") == op
+    assert layer_location("http://h/tpufx/v1/a", "http://h/tpuf") == "/tpufx/v1/a"
+
+
+def test_copies_rows() -> None:
+    assert copies_rows({"copy_from_namespace": "src"})
+    assert copies_rows({"branch_from_namespace": {"source_namespace": "src"}})
+    assert not copies_rows({"upsert_rows": [], "copy_from_namespace": None})
+    assert not copies_rows(["copy_from_namespace"])
+
+
+def test_forget_cut_drops_stable_as_of_and_keeps_the_rest(tmp_path: Path) -> None:
+    kv = SQLiteKV(str(tmp_path / "kv.sqlite"))
+    store = FreshnessStore(kv)
+    rec = Freshness(is_stable=True, stable_as_of=1000, last_poll_ms=1000, has_watermark=True)
+    store.put_many([("dst", rec)])
+    forget_cut(store, "dst")
+    after = store.get("dst")
+    assert after.stable_as_of is None and after.is_stable is False
+    assert after.has_watermark and after.last_poll_ms == 1000
+    q = {"rank_by": ["id", "asc"], "filters": ["a", "Eq", 1]}
+    assert decide_cut(q, replace(after, is_stable=False)).header == "skipped"
+    forget_cut(store, "new")  # no record: nothing to forget, nothing written
+    assert kv.get("freshness", "new") is None
+    kv.close()
