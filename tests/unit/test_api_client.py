@@ -156,3 +156,28 @@ def test_real_refused_connection_is_unreachable() -> None:
         LayerUnreachable, match=r"cannot connect to http://127\.0\.0\.1:\d+ \(connection refused\)"
     ):
         dead.list_namespaces()
+
+
+@responses.activate
+def test_list_namespaces_sends_state(client: LayerClient) -> None:
+    responses.get(
+        f"{BASE}/v2/namespaces",
+        json={"namespaces": [], "next_cursor": None},
+        match=[matchers.query_param_matcher({"state": "stuck", "page_size": "50"})],
+    )
+    assert client.list_namespaces(state="stuck", page_size=50)["namespaces"] == []
+
+
+@responses.activate
+def test_summary_path_and_error(client: LayerClient) -> None:
+    body = {"namespaces": 3, "rows": 10, "bytes": 100}
+    responses.get(f"{BASE}/v2/namespaces/summary", json=body)
+    assert client.summary() == body
+    responses.get(
+        f"{BASE}/v2/namespaces/summary",
+        status=404,
+        json={"error": {"code": "not_found", "message": "no such route"}},
+    )
+    with pytest.raises(LayerAPIError) as err:
+        client.summary()
+    assert err.value.status == 404 and err.value.code == "not_found"

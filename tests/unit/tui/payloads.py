@@ -27,6 +27,8 @@ def ns_row(name: str, **over: Any) -> dict[str, Any]:
         "last_write_ms": NOW_MS - 4000,
         "shadow": False,
         "labels": {},
+        "observed_ms": NOW_MS - 3000,
+        "index_stuck_since_ms": None,
     }
     row.update(over)
     return row
@@ -43,6 +45,8 @@ NAMESPACES: list[dict[str, Any]] = [
         cache_state={"state": "warming", "warm_inflight": True},
         last_write_ms=NOW_MS - 2000,
         labels={"team": "commerce"},
+        observed_ms=NOW_MS - 1000,
+        index_stuck_since_ms=NOW_MS - 720_000,
     ),
     ns_row(
         "users",
@@ -59,6 +63,7 @@ NAMESPACES: list[dict[str, Any]] = [
         stable_as_of_ms=None,
         is_stable=False,
         cache_state={"state": "cold", "warm_inflight": False},
+        observed_ms=NOW_MS - 95_000,
         metadata_error="upstream metadata call failed: 504 gateway timeout",
     ),
     ns_row(
