@@ -17,6 +17,7 @@ import heapq
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -143,6 +144,7 @@ class FakeLayerClient:
         self.generated = generated
         self._generated_totals: tuple[int, int] | None = None
         self.dirty = 0
+        self.latency_s = 0.0  # per listing call, outside the lock (as a slow backend)
         self.sweep: dict[str, Any] = {"max_ms": 3_600_000, "cycle_ms": 1_800_000, "stretch": 1.0}
         self.upstream: dict[str, Any] = {
             "calls_per_s": 42.0,
@@ -210,6 +212,8 @@ class FakeLayerClient:
         page_size: int = 1000,
         state: str | None = None,
     ) -> dict[str, Any]:
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             self._enter("list_namespaces", prefix, cursor, page_size, state)
             if state is not None and state not in STATES:

@@ -266,3 +266,19 @@ REAL_ACTIVITY: dict[str, Any] = {
     ],
     "next_cursor": None,
 }
+
+# GET /v2/namespaces/summary as SCALE_CONTRACT.md agrees it (the route is being built on
+# another branch): replace with a captured real response once it is on main.
+CONTRACT_SUMMARY: dict[str, Any] = {
+    "namespaces": 1_000_000,
+    "rows": 2_500_000_000_000,
+    "bytes": 1_280_000_000_000_000,
+    "unstable": 30_000,
+    "stuck": 10_000,
+    "errored": 10_000,
+    "dirty": 12,
+    "sweep": {"max_ms": 3_600_000, "cycle_ms": 1_800_000, "stretch": 1.0},
+    "upstream": {"calls_per_s": 42.0, "max_rps": 100.0, "backoff_until_ms": None},
+    "shards": [{"shard": 0, "holder": "host-a:1234", "expires_ms": 1_795_435_531_857}],
+    "as_of_ms": 1_795_435_531_857,
+}
