@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -94,6 +95,9 @@ class InventoryScreen(TableRows, DashboardScreen):
         self._view_gen = 0
         self._jump = 0
         self._inflight: set[int] = set()
+        self._prefetch_pending = False
+        self._header: Text | None = None
+        self._header_lines = -1
         self._refreshing = False
         self._walking: int | None = None  # pages read by a running jump to the end
         self._last_ok_ms: int | None = None
@@ -276,8 +280,9 @@ class InventoryScreen(TableRows, DashboardScreen):
             self.post_message(InventoryFailed(listing, "end", exc, page=k))
 
     def _request(self, k: int, purpose: str) -> None:
-        """Read page ``k`` (its cursor is known) for scrolling or a jump."""
-        if k in self._inflight and purpose in ("next", "prev"):
+        """Read page ``k`` (its cursor is known) for scrolling or a jump. One scrolling
+        read at a time, so pages arrive in the order the user moves."""
+        if purpose in ("next", "prev") and self._inflight:
             return
         self._inflight.add(k)
         self._load_page(
@@ -304,7 +309,8 @@ class InventoryScreen(TableRows, DashboardScreen):
                 return
             self._walking = None
             self._reset_view()
-        elif message.view != self._view_gen:
+        elif message.view != self._view_gen or not self._fits(message):
+            self._inflight.discard(message.page)
             self.listing.learn(message.page, message.next_cursor)
             return
         self._inflight.discard(message.page)
@@ -322,7 +328,22 @@ class InventoryScreen(TableRows, DashboardScreen):
             self._error = None
             self.banner.clear()
         self._update_summary()
-        self.call_after_refresh(self._maybe_prefetch)
+        self._schedule_prefetch()
+
+    def _fits(self, message: InventoryPage) -> bool:
+        """A scrolling page still extends the window at its end, and what it pushes
+        out of the window is not the cursor's page."""
+        if message.purpose not in ("next", "prev"):
+            return True
+        lo, hi = self.listing.lo, self.listing.hi
+        if lo is None or hi is None:
+            return False
+        key = cursor_key(self.table)
+        here = self.listing.page_of.get(key) if key else None
+        full = hi - lo + 1 >= self.window_pages
+        if message.purpose == "next":
+            return message.page == hi + 1 and not (full and here == lo)
+        return message.page == lo - 1 and not (full and here == hi)
 
     def _apply_page(self, message: InventoryPage) -> None:
         now = self.now_ms()
@@ -380,15 +401,23 @@ class InventoryScreen(TableRows, DashboardScreen):
     # -- paging as the user moves -----------------------------------------------------
 
     def _scrolled(self, _value: float) -> None:
-        self._maybe_prefetch()
+        self._schedule_prefetch()
 
     @on(DataTable.RowHighlighted, "#inventory")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._maybe_prefetch()
+        self._schedule_prefetch()
         self._update_summary()
+
+    def _schedule_prefetch(self) -> None:
+        """Check once the table has settled: a rebuild passes through row 0 on its way
+        back to the cursor, which must not look like the user nearing the start."""
+        if not self._prefetch_pending:
+            self._prefetch_pending = True
+            self.call_after_refresh(self._maybe_prefetch)
 
     def _maybe_prefetch(self) -> None:
         """Read the next (previous) page when the view nears the last (first) loaded row."""
+        self._prefetch_pending = False
         if self.frozen or not self.listing.pages or not self.is_mounted:
             return
         table = self.table
@@ -517,9 +546,14 @@ class InventoryScreen(TableRows, DashboardScreen):
         )
         width = max(20, self.size.width - 2)
         text = pack([summary_parts(self.summary, self._summary_error), view_parts(view)], width)
+        if text == self._header:
+            return
+        lines = text.plain.count("\n")
         summary = self.query_one("#summary", Static)
-        summary.update(text)
+        # A re-layout repaints the whole screen: only when the header's height changes.
+        summary.update(text, layout=lines != self._header_lines)
         summary.set_class(self._error is not None, "stale")
+        self._header, self._header_lines = text, lines
 
     def on_resize(self) -> None:
         self._fit_columns()
@@ -597,7 +631,7 @@ class InventoryScreen(TableRows, DashboardScreen):
         self.filter_text = text
         self._refilter(self.now_ms())
         self._update_summary()
-        self.call_after_refresh(self._maybe_prefetch)
+        self._schedule_prefetch()
 
     def set_sort(self, column: str, reverse: bool | None = None) -> None:
         if reverse is None:
@@ -609,7 +643,7 @@ class InventoryScreen(TableRows, DashboardScreen):
         self._sort_table()
         self._restore(anchor)
         self._update_summary()
-        self.call_after_refresh(self._maybe_prefetch)
+        self._schedule_prefetch()
 
     def action_sort_next(self) -> None:
         idx = SORTABLE.index(self.sort_column)

@@ -204,6 +204,7 @@ class TableRows:
         if anchor is None or table.row_count == 0:
             return
         name, offset = anchor
+        table.sync_dimensions()
         try:
             index = table.get_row_index(name)
         except RowDoesNotExist:

@@ -86,7 +86,8 @@ async def press_until(
 
 
 def make(make_app: Callable[..., LayerDashboard], fake: FakeLayerClient) -> LayerDashboard:
-    return make_app(fake, page_size=PAGE, window_pages=WINDOW)
+    # No timed refresh: under load a test can outlast any interval, and these count calls.
+    return make_app(fake, refresh_s=3600.0, page_size=PAGE, window_pages=WINDOW)
 
 
 async def test_first_paint_reads_one_page_and_the_summary(
