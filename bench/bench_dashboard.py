@@ -8,7 +8,8 @@ client that speaks the dashboard's interface, and reports:
   (``/proc/self/status`` VmRSS; the peak is VmHWM). The fake's million namespaces
   are made on demand, so with ``--fake`` the figure is the dashboard's own;
 - mean refresh (the summary and the pages on screen);
-- the time per page while paging down (``pagedown`` until ``--pages`` pages were read);
+- paging: with the cursor on the last loaded row, the time until the next page is in
+  the table (median over ``--pages`` pages);
 - ``G``: the jump to the end, which follows ``next_cursor`` through every page.
 
 Every figure has a baseline measured in the same run on the same client: the raw
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
@@ -73,6 +75,7 @@ async def _measure(
             return app.screen
 
         await until(lambda: isinstance(app.screen, InventoryScreen), "inventory screen")
+        out["app_start_s"] = time.perf_counter() - started
         table = screen().table
         await until(lambda: table.row_count > 0, "first rows")
         app.screen._on_timer_update()  # paint now, as the screen's refresh timer would
@@ -92,17 +95,21 @@ async def _measure(
             refreshes.append(time.perf_counter() - t0)
         out["mean_refresh_s"] = statistics.fmean(refreshes) if refreshes else 0.0
 
-        t0 = time.perf_counter()
-        target = pages
-        while screen().listing.last_known < target and screen().listing.end is None:
-            await pilot.press("pagedown")
-            await asyncio.sleep(0)
-            if time.perf_counter() - t0 > timeout_s:
-                raise TimeoutError("paging down")
-        await pilot.pause()
-        read = max(1, screen().listing.last_known)
-        out["page_down_s"] = (time.perf_counter() - t0) / read
-        out["pages_read"] = read
+        # Paging: the cursor at the last loaded row (as after holding pagedown), then
+        # the time until the next page is in the table.
+        per_page: list[float] = []
+        for _ in range(pages):
+            listing = screen().listing
+            if listing.end is not None:
+                break
+            hi = listing.hi
+            t0 = time.perf_counter()
+            table.move_cursor(row=table.row_count - 1)
+            await until(lambda h=hi: screen().listing.hi != h, "the next page")
+            await pilot.pause()
+            per_page.append(time.perf_counter() - t0)
+        out["page_down_s"] = statistics.median(per_page) if per_page else 0.0
+        out["pages_read"] = len(per_page)
         out["rows_held"] = len(screen().rows)
         out["rss_paged_mb"] = rss_mb()[0]
 
@@ -138,10 +145,8 @@ def baseline(client: DashboardClient, end: bool, page_size: int = 1000) -> dict[
         client.list_namespaces(page_size=page_size)
         firsts.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        try:
+        with contextlib.suppress(Exception):  # an older backend without the route
             client.summary()
-        except Exception:  # noqa: BLE001 - an older backend without the route
-            pass
         summaries.append(time.perf_counter() - t0)
     out["page_s"] = statistics.median(firsts)
     out["summary_s"] = statistics.median(summaries)
@@ -165,8 +170,8 @@ def report(title: str, r: dict[str, Any], b: dict[str, float]) -> None:
         (
             "first paint ms (goal <= 1000)",
             ms(r["first_paint_s"]),
-            f"{ms(b['page_s'])} one listing page",
-            f"{r['first_paint_s'] / b['page_s']:.2f}x",
+            f"{ms(r['app_start_s'] + b['page_s'])} app start + one page",
+            f"{r['first_paint_s'] / (r['app_start_s'] + b['page_s']):.2f}x",
         ),
         (
             "summary in the header ms",
@@ -181,7 +186,7 @@ def report(title: str, r: dict[str, Any], b: dict[str, float]) -> None:
             f"{r['mean_refresh_s'] / (b['page_s'] + b['summary_s']):.2f}x",
         ),
         (
-            f"page down ms per page ({r['pages_read']} pages)",
+            f"next page in the table ms, median of {r['pages_read']}",
             ms(r["page_down_s"]),
             f"{ms(b['page_s'])} one listing page",
             f"{r['page_down_s'] / b['page_s']:.2f}x",
@@ -265,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-n", "--namespaces", type=int, default=None)
     parser.add_argument("--refreshes", type=int, default=3)
-    parser.add_argument("--pages", type=int, default=20, help="pages to read by paging down")
+    parser.add_argument("--pages", type=int, default=10, help="pages to read by paging down")
     parser.add_argument("--no-end", action="store_true", help="skip the jump to the end")
     parser.add_argument("--fake", action="store_true", help="use the in-memory fake client")
     parser.add_argument(

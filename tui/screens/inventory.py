@@ -36,7 +36,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
-from common.api_client import LayerClientError
+from common.api_client import LayerAPIError, LayerClientError
 from tui.format import clock_time
 from tui.messages import (
     InventoryFailed,
@@ -395,7 +395,11 @@ class InventoryScreen(TableRows, DashboardScreen):
 
     @on(SummaryFailed)
     def _on_summary_failed(self, message: SummaryFailed) -> None:
-        self._summary_error = describe_error(message.error)
+        error = message.error
+        if isinstance(error, LayerAPIError) and error.status == 404:
+            self._summary_error = "this backend has no /v2/namespaces/summary"
+        else:
+            self._summary_error = describe_error(error)[:80]
         self._update_summary()
 
     # -- paging as the user moves -----------------------------------------------------

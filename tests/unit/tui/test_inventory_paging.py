@@ -369,10 +369,18 @@ async def test_summary_failure_keeps_the_listing(
     app = make(make_app, fake)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert "no summary: 404 not_found: no such route" in header(app)
+        assert "no summary: this backend has no /v2/namespaces/summary" in header(app)
         assert inventory(app).table.row_count == PAGE
         assert not inventory(app).banner.shown
         fake.summary = original  # type: ignore[method-assign]
         await pilot.press("r")
         await settle(pilot)
         assert "500 namespaces" in header(app)
+
+        def failing() -> dict[str, Any]:
+            raise LayerAPIError(503, "unavailable", "kv down")
+
+        fake.summary = failing  # type: ignore[method-assign]
+        await pilot.press("r")
+        await settle(pilot)
+        assert "no summary: 503 unavailable: kv down" in header(app)
