@@ -61,7 +61,7 @@ async def _measure(
     started = time.perf_counter()
     async with app.run_test(size=SIZE) as pilot:
 
-        async def until(cond: Callable[[], bool], what: str) -> None:
+        async def until(cond: Callable[..., bool], what: str) -> None:
             deadline = time.perf_counter() + timeout_s
             while not cond():
                 if time.perf_counter() > deadline:

@@ -21,7 +21,8 @@ STATE_TOTAL = {"unstable": "unstable", "stuck": "stuck", "error": "errored"}
 
 
 def summary_parts(summary: dict[str, Any] | None, error: str | None) -> list[Text]:
-    """The summary as header parts; a short note when there is none."""
+    """The summary as header parts; a short note when there is none, and the last good
+    one marked stale when the latest call failed."""
     if summary is None:
         return [Text(f"no summary: {error}" if error else "summary…", style="dim")]
     parts = [
@@ -45,6 +46,8 @@ def summary_parts(summary: dict[str, Any] | None, error: str | None) -> list[Tex
         parts.append(
             Text(f"shards {held}/{len(shards)}", style="" if held == len(shards) else "bold red")
         )
+    if error:
+        parts.append(Text(f"summary stale: {error}", style="bold yellow"))
     return parts
 
 

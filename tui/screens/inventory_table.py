@@ -9,10 +9,10 @@ same namespace at the same line of the viewport.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
@@ -25,11 +25,12 @@ SHADOW_SAVING = 5  # cells the shadow column gives up in compact mode
 
 
 class InventoryTable(FixedWidthTable):
-    """``home``/``end`` jump in the whole listing, not only in the loaded rows."""
+    """``g``/``home`` and ``G``/``end`` jump in the whole listing, not only in the
+    loaded rows (the screen's ``jump_home``/``jump_end``)."""
 
-    BINDINGS = [
-        Binding("home", "screen.jump_home", "First row", show=False),
-        Binding("end", "screen.jump_end", "Last row", show=False),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g,home", "screen.jump_home", "First row", show=False),
+        Binding("G,end", "screen.jump_end", "Last row", show=False),
     ]
 
 

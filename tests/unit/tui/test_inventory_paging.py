@@ -383,4 +383,6 @@ async def test_summary_failure_keeps_the_listing(
         fake.summary = failing  # type: ignore[method-assign]
         await pilot.press("r")
         await settle(pilot)
-        assert "no summary: 503 unavailable: kv down" in header(app)
+        text = header(app)
+        assert "500 namespaces" in text  # the last good summary stays, marked stale
+        assert "summary stale: 503 unavailable: kv down" in text
