@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from backend import auth, extensions, metrics, observability, params
+from backend import auth, body, extensions, metrics, observability, params
 from backend.errors import LayerError
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, cache, health, namespaces, openapi, proxy, snapshots
@@ -52,13 +52,14 @@ def register_errors(app: Flask) -> None:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask("layer")
+    app = Flask("layer", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     extensions.init_app(app, settings)
     observability.init_app(app)
     auth.init_app(app)
     app.before_request(params.check_raw_path)
+    body.init_app(app)  # after auth: an unauthenticated body is never read or inflated
     register_errors(app)
     for bp in (
         health.bp,

@@ -13,8 +13,10 @@ class LayerError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str, **extra: Any) -> None:
+    def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
         super().__init__(message)
+        if param is not None:
+            extra["param"] = param
         self.message = message
         self.extra = extra
 
@@ -27,11 +29,6 @@ class LayerError(Exception):
 class BadRequest(LayerError):
     status = 400
     code = "bad_request"
-
-    def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
-        if param is not None:
-            extra["param"] = param
-        super().__init__(message, **extra)
 
 
 class Unauthorized(LayerError):
@@ -49,6 +46,11 @@ class NotFound(LayerError):
     code = "not_found"
 
 
+class RequestTimeout(LayerError):
+    status = 408
+    code = "request_timeout"
+
+
 class AmbiguousSha(LayerError):
     status = 409
     code = "ambiguous_sha"
@@ -61,12 +63,24 @@ class Conflict(LayerError):
 
 class PayloadTooLarge(LayerError):
     status = 413
-    code = "payload_too_large"
+    code = "request_entity_too_large"  # what werkzeug's 413 has always been called here
+
+
+class UnsupportedMediaType(LayerError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Unprocessable(LayerError):
     status = 422
     code = "unprocessable"
+
+
+class NotImplementedHere(LayerError):
+    """A request feature Layer does not implement (a transfer coding other than chunked)."""
+
+    status = 501
+    code = "not_implemented"
 
 
 class UpstreamError(LayerError):

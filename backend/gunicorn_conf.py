@@ -1,6 +1,7 @@
 """gunicorn configuration for the Procfile's ``web`` process.
 
-gthread workers (``WEB_CONCURRENCY`` × ``LAYER_THREADS``), bound to ``$PORT``, no
+gthread workers (``backend.gunicorn_worker``: gunicorn's own refusals answered in JSON;
+``WEB_CONCURRENCY`` × ``LAYER_THREADS``), bound to ``$PORT``, no
 gunicorn access log (Layer writes its own JSON access line per request, with the request
 id: ``backend/wsgi.py``), no ``--preload``: every worker builds its own app after fork, so no
 client (requests, boto3, Aerospike, SQLite) is shared across processes. The watcher is
@@ -11,13 +12,18 @@ from __future__ import annotations
 
 import os
 
+from backend.gunicorn_worker import LIMITS, WORKER_CLASS
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8700')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+worker_class = WORKER_CLASS  # gthread, gunicorn's own refusals in JSON
 threads = int(os.environ.get("LAYER_THREADS", "8"))
 timeout = int(os.environ.get("LAYER_WORKER_TIMEOUT_S", "120"))
 graceful_timeout = int(os.environ.get("LAYER_GRACEFUL_TIMEOUT_S", "30"))  # > LAYER_JOB_GRACE_S
 keepalive = 5
+limit_request_line = LIMITS["limit_request_line"]
+limit_request_fields = LIMITS["limit_request_fields"]
+limit_request_field_size = LIMITS["limit_request_field_size"]
 accesslog = None
 errorlog = "-"
 preload_app = False

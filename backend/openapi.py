@@ -297,6 +297,13 @@ SCHEMAS: dict[str, Schema] = {
         {"documents_dropped": INT},
     ),
     "Health": obj({"status": {"const": "ok"}, "pid": INT}),
+    "WhoAmI": obj(
+        {
+            "role": nullable({"enum": ["admin", "read", "loopback"]}),
+            "upstream": STR,
+            "auth": {"enum": ["keys", "loopback-only"]},
+        }
+    ),
     "Ready": obj(
         {
             "status": {"const": "ready"},

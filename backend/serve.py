@@ -15,6 +15,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from backend.app import create_app
+from backend.gunicorn_worker import LIMITS, WORKER_CLASS
 from backend.scheduling import build_watcher_scheduler, stop_watcher
 from common.settings import Settings
 
@@ -86,7 +87,8 @@ def serve(
     options = {
         "bind": f"{host}:{port}",
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,  # gthread, gunicorn's own refusals in JSON
+        **LIMITS,
         "threads": threads,
         "timeout": 120,
         "graceful_timeout": int(job_grace_s) + 10,

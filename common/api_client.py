@@ -212,6 +212,11 @@ class LayerClient:
         )
         return result
 
+    def whoami(self) -> dict[str, Any]:
+        """The caller's key role and the upstream behind this backend (``GET /v2/whoami``)."""
+        result: dict[str, Any] = self._request("GET", "/v2/whoami")
+        return result
+
     # -- document cache ----------------------------------------------------------------
 
     def warm_cache(self, ns: str) -> dict[str, Any]:

@@ -10,16 +10,25 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
+from common.api_client import LayerClientError
 from tui.client import DashboardClient
 from tui.screens.activity import ActivityScreen
-from tui.screens.base import DashboardScreen
+from tui.screens.base import ContextLine, DashboardScreen
 from tui.screens.inventory import PAGE_SIZE, WINDOW_PAGES, InventoryScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.namespace import NamespaceScreen
+
+
+class ContextLoaded(Message):
+    def __init__(self, info: dict[str, object]) -> None:
+        super().__init__()
+        self.info = info
 
 
 class LayerDashboard(App[int]):
@@ -48,6 +57,7 @@ class LayerDashboard(App[int]):
         self.refresh_s = refresh_s
         self.clock = clock
         self.url = url
+        self.context: dict[str, object] = {}
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -56,6 +66,31 @@ class LayerDashboard(App[int]):
         if self.url:
             self.sub_title = self.url
         self.push_screen(InventoryScreen(self.page_size, self.window_pages))
+        self._load_context()
+
+    def context_text(self) -> str:
+        backend = self.url or "backend"
+        upstream = self.context.get("upstream") or "?"
+        role = self.context.get("role") or "?"
+        return f"Layer {backend} → Turbopuffer {upstream} · key: {role}"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="context")
+    def _load_context(self) -> None:
+        whoami = getattr(self.client, "whoami", None)
+        if whoami is None:
+            return
+        try:
+            self.post_message(ContextLoaded(whoami()))
+        except LayerClientError:
+            return  # the screens' banners say why the backend does not answer
+
+    @on(ContextLoaded)
+    def _context_loaded(self, message: ContextLoaded) -> None:
+        self.context = dict(message.info)
+        text = self.context_text()
+        for screen in self.screen_stack:
+            for line in screen.query(ContextLine):
+                line.update(text)
 
     # -- navigation -------------------------------------------------------------------
 

@@ -513,6 +513,11 @@ class FakeLayerClient:
                     return self._public(job)
             raise LayerAPIError(404, "not_found", f"job {id!r} not found")
 
+    def whoami(self) -> dict[str, Any]:
+        with self._lock:
+            self._enter("whoami")
+            return {"role": "admin", "upstream": "http://127.0.0.1:8701", "auth": "keys"}
+
     # -- document cache ---------------------------------------------------------------
 
     def warm_cache(self, ns: str) -> dict[str, Any]:

@@ -23,6 +23,11 @@ def describe_error(error: BaseException) -> str:
                 f"Unauthorized ({error.status} {error.code}): {error.message} — "
                 "pass --token or set LAYER_TOKEN"
             )
+        if error.code.startswith("upstream") or error.status in (502, 504):
+            # Layer answered: it is Turbopuffer behind it that failed or was slow.
+            return (
+                f"Turbopuffer (behind Layer) failed — {error.status} {error.code}: {error.message}"
+            )
         return f"{error.status} {error.code}: {error.message}"
     return f"{type(error).__name__}: {error}"
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, jsonify
 
+from backend.auth import caller_role
 from backend.errors import LayerError
-from backend.extensions import get_kv, get_store, get_upstream
+from backend.extensions import get_kv, get_settings, get_store, get_upstream
 from backend.openapi import operation
 from backend.stores.errors import StoreError
 
@@ -49,3 +51,30 @@ def readyz() -> tuple[Response, int]:
         }
         return jsonify(body), 503
     return jsonify({"status": "ready", "checks": checks}), 200
+
+
+def _public_url(url: str) -> str:
+    """The upstream URL without any user:password part (the key never leaves)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@bp.get("/v2/whoami")
+@operation(
+    "Who is asking and what is behind Layer: the caller's key role and the upstream URL",
+    responses={200: "WhoAmI"},
+    tags=("ops",),
+)
+def whoami() -> Response:
+    """The dashboard's context line: which upstream, which key role (never the key)."""
+    settings = get_settings()
+    return jsonify(
+        {
+            "role": caller_role(),
+            "upstream": _public_url(settings.turbopuffer_base_url),
+            "auth": "keys" if settings.auth_enabled else "loopback-only",
+        }
+    )

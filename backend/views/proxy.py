@@ -8,6 +8,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from backend import params
+from backend.access import upstream_is_read
 from backend.errors import BadRequest
 from backend.extensions import get_freshness, get_settings, get_upstream
 from backend.openapi import UPSTREAM, operation, ref
@@ -91,7 +92,7 @@ def passthrough(rest: str) -> Response:
         raise BadRequest("path has empty or dot segments", param="path")
     version = request.path.split("/", 2)[1]
     method = request.method
-    retry = method in ("GET", "HEAD") or rest.endswith("/query")
+    retry = method in ("GET", "HEAD") or upstream_is_read(method, f"/{version}/{rest}")
     return _relay(
         method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough"
     )

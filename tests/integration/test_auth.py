@@ -102,3 +102,20 @@ def test_no_keys_means_loopback_only(tmp_path) -> None:
     assert r.status_code == 403 and "loopback" in r.get_json()["error"]["message"]
     r = client.get("/v2/namespaces/x/metadata", environ_base={"REMOTE_ADDR": "::1"})
     assert r.status_code != 403
+
+
+def test_whoami_names_the_role_and_the_upstream_never_the_key(emulator, backend_factory) -> None:
+    layer = backend_factory(emulator.url, api_keys=(ADMIN,), read_keys=(READER,))
+    admin = requests.get(f"{layer.url}/v2/whoami", headers=_h(ADMIN), timeout=5)
+    assert admin.status_code == 200
+    assert admin.json() == {"role": "admin", "upstream": emulator.url, "auth": "keys"}
+    reader = requests.get(f"{layer.url}/v2/whoami", headers=_h(READER), timeout=5).json()
+    assert reader["role"] == "read"
+    assert requests.get(f"{layer.url}/v2/whoami", timeout=5).status_code == 401
+    assert ADMIN not in admin.text and READER not in admin.text
+    open_layer = backend_factory(emulator.url)
+    assert requests.get(f"{open_layer.url}/v2/whoami", timeout=5).json() == {
+        "role": "loopback",
+        "upstream": emulator.url,
+        "auth": "loopback-only",
+    }

@@ -32,8 +32,20 @@ class Banner(Static):
         return not self.has_class("-hidden")
 
 
+class ContextLine(Static):
+    """Where the dashboard is looking: backend, the upstream behind it, the key's role."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, classes="context", markup=False)
+
+
 class DashboardScreen(Screen[None]):
     """Base screen: reaches the app's client and clock, owns one banner."""
+
+    def on_mount(self) -> None:
+        # Textual runs every class's own on_mount in the MRO, so each screen gets this
+        # line above its content without calling super().
+        self.mount(ContextLine(self.dashboard.context_text()), before=0)
 
     # Keys handled by the screen's widgets (a table's enter), listed by ``?``.
     KEY_HELP: list[tuple[str, str]] = []

@@ -13,6 +13,7 @@ from tests.unit.tui.helpers import settle, wait_until
 from tui.app import LayerDashboard
 from tui.fake import FakeLayerClient
 from tui.screens.activity import ActivityScreen
+from tui.screens.base import ContextLine
 from tui.screens.keys import KeysScreen, key_lines
 from tui.screens.namespace import NamespaceScreen
 from tui.screens.new_snapshot import NewSnapshotScreen
@@ -267,3 +268,33 @@ async def test_activity_cells_mark_truncation(make_app: Callable[..., LayerDashb
         assert fields.plain == ",".join(event["fields"])  # the whole value, cut with "…"
         assert fields.overflow == "ellipsis"
         assert isinstance(cells[2], Text) and cells[2].overflow == "ellipsis"
+
+
+async def test_context_line_names_backend_upstream_and_key_role(fake: FakeLayerClient) -> None:
+    app = LayerDashboard(
+        fake, refresh_s=60.0, clock=lambda: payloads.NOW_MS / 1000, url="http://127.0.0.1:8700"
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        line = str(app.screen.query_one(ContextLine).render())
+        assert (
+            line == "Layer http://127.0.0.1:8700 → Turbopuffer http://127.0.0.1:8701 · key: admin"
+        )
+        app.open_namespace("products")
+        await settle(pilot)
+        assert "key: admin" in str(app.screen.query_one(ContextLine).render())
+
+
+def test_banner_says_whether_layer_or_turbopuffer_failed() -> None:
+    from common.api_client import LayerAPIError, LayerUnreachable
+    from tui.messages import describe_error
+
+    upstream = describe_error(LayerAPIError(502, "upstream_error", "upstream answered 500"))
+    assert upstream == (
+        "Turbopuffer (behind Layer) failed — 502 upstream_error: upstream answered 500"
+    )
+    slow = describe_error(LayerAPIError(504, "upstream_timeout", "no answer within 2.5s"))
+    assert slow.startswith("Turbopuffer (behind Layer) failed")
+    down = describe_error(LayerUnreachable("cannot connect to http://127.0.0.1:8700"))
+    assert down.startswith("Backend unreachable")
+    assert describe_error(LayerAPIError(404, "not_found", "no ns")) == "404 not_found: no ns"
