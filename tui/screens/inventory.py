@@ -310,8 +310,11 @@ class InventoryScreen(TableRows, DashboardScreen):
             self._walking = None
             self._reset_view()
         elif message.view != self._view_gen or not self._fits(message):
+            # From before a jump, or no longer next to the window: keep the cursor only.
             self._inflight.discard(message.page)
             self.listing.learn(message.page, message.next_cursor)
+            if message.purpose == "refresh" and message.last:
+                self._refreshing = False  # the pass is over; the next tick may start one
             return
         self._inflight.discard(message.page)
         self._apply_page(message)

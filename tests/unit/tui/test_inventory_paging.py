@@ -386,3 +386,38 @@ async def test_summary_failure_keeps_the_listing(
         text = header(app)
         assert "500 namespaces" in text  # the last good summary stays, marked stale
         assert "summary stale: 503 unavailable: kv down" in text
+
+
+async def test_a_jump_during_a_refresh_leaves_auto_refresh_running(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    import time
+
+    fake = client()
+    app = make_app(fake, refresh_s=0.3, page_size=PAGE, window_pages=WINDOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press_until(pilot, "pagedown", lambda: 0 not in inventory(app).listing.pages)
+        await settle(pilot)
+        original = fake.list_namespaces
+
+        def slow_pages(
+            prefix: str | None = None,
+            cursor: str | None = None,
+            page_size: int = 1000,
+            state: str | None = None,
+        ) -> dict[str, Any]:
+            if cursor is not None:  # the refresh of the pages on screen; page 0 is quick
+                time.sleep(0.5)
+            return original(prefix, cursor, page_size, state)
+
+        fake.list_namespaces = slow_pages  # type: ignore[method-assign]
+        screen = inventory(app)
+        screen.action_refresh()
+        await pilot.press("g")  # lands before that refresh does
+        await wait_until(pilot, lambda: cursor_name(app) == "ns-00000")
+        await pilot.pause(0.8)  # the refresh of the old view arrives, and is set aside
+        fake.list_namespaces = original  # type: ignore[method-assign]
+        done = screen.refresh_count
+        await wait_until(pilot, lambda: screen.refresh_count > done, timeout=10)
+        assert cursor_name(app) == "ns-00000"
