@@ -51,6 +51,15 @@ DOCS_SCANNED = Counter(
     "layer_documents_scanned_total", "Documents read by snapshot and warm jobs", ["kind"]
 )
 LIST_CACHE = Counter("layer_list_cache_total", "Listing cache lookups", ["result"])
+WATCH_SNAPSHOTS = Counter(
+    "layer_watcher_snapshots_total",
+    "Watcher snapshot decisions (written, unchanged, deferred, skipped_max_docs, failed)",
+    ["outcome"],
+)
+WATCH_DOCS_READ = Counter(
+    "layer_watcher_documents_read_total", "Documents the watcher's snapshots read from upstream"
+)
+HISTORY_PRUNED = Counter("layer_history_pruned_total", "Objects deleted by retention", ["kind"])
 
 bp = Blueprint("metrics", __name__)
 

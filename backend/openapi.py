@@ -162,7 +162,10 @@ SCHEMAS: dict[str, Schema] = {
             "id": STR,
             "namespace": STR,
             "kind": {"type": "string", "enum": ["snapshot", "cache_warm"]},
-            "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+            "status": {
+                "type": "string",
+                "enum": ["running", "completed", "failed", "cancelled"],
+            },
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "documents_scanned": INT,
             "created_at": ISO,
@@ -180,6 +183,7 @@ SCHEMAS: dict[str, Schema] = {
             "watermark_ms": MS,
             "stable_as_of": MS,
             "error": obj({"code": STR, "message": STR}),
+            "cancel_requested": BOOL,
         },
     ),
     "JobList": obj({"jobs": array(ref("Job"))}),
@@ -234,6 +238,20 @@ SCHEMAS: dict[str, Schema] = {
         {"schema": {"type": "object"}, "approx_row_count": INT, "index": {"type": "object"}},
     ),
     "HistoryEntry": obj({"watermark_ms": MS, "sha": SHA}),
+    "PruneReport": obj(
+        {
+            "namespace": STR,
+            "policy": STR,
+            "dry_run": BOOL,
+            "markers": INT,
+            "keep_count": INT,
+            "delete_count": INT,
+            "keep": array(obj({"sha": SHA, "watermark_ms": MS, "reasons": array(STR)})),
+            "delete": array(obj({"sha": SHA, "watermark_ms": MS})),
+            "resumed": INT,
+            "activity_deleted": INT,
+        }
+    ),
     "SnapshotBody": obj(
         {
             "namespace": STR,
@@ -271,12 +289,13 @@ SCHEMAS: dict[str, Schema] = {
                     {
                         "ts_ms": MS,
                         "namespace": STR,
-                        "sha": SHA,
+                        "sha": nullable(SHA),
                         "watermark_ms": MS,
                         "fields": array(STR),
                         "source": STR,
                         "job_id": nullable(STR),
-                    }
+                    },
+                    {"skipped": obj({"reason": STR}, {"row_count": INT, "max_docs": INT})},
                 )
             ),
             "next_cursor": nullable(STR),

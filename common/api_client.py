@@ -217,6 +217,23 @@ class LayerClient:
         result: dict[str, Any] = self._request("GET", "/v2/whoami")
         return result
 
+    def cancel_job(self, ns: str, id: str) -> dict[str, Any]:
+        """Ask a running job to stop (202); 409 when it has finished, 404 when unknown."""
+        result: dict[str, Any] = self._request(
+            "DELETE", f"/v2/namespaces/{_seg(ns)}/snapshot-jobs/{_seg(id)}"
+        )
+        return result
+
+    def prune_history(
+        self, ns: str, *, dry_run: bool = True, keep: str | None = None
+    ) -> dict[str, Any]:
+        """Apply the retention policy (``keep`` overrides LAYER_HISTORY_KEEP)."""
+        params = {"dry_run": "true" if dry_run else "false", "keep": keep}
+        result: dict[str, Any] = self._request(
+            "POST", f"/v2/namespaces/{_seg(ns)}/history/prune", params=params
+        )
+        return result
+
     # -- document cache ----------------------------------------------------------------
 
     def warm_cache(self, ns: str) -> dict[str, Any]:

@@ -74,6 +74,43 @@ def parse_labels(raw: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...
     return tuple(out)
 
 
+KEEP_UNITS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+DEFAULT_HISTORY_KEEP = "last=20,hourly=48,daily=30,monthly=12"
+
+
+def parse_keep_policy(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """Parse a retention policy ``last=20,hourly=48,...`` (restic's ``forget`` rules).
+
+    ``all`` keeps everything (no pruning). Units: last, hourly, daily, weekly, monthly,
+    yearly; each a count from 0 to 100000; at least one above 0.
+    """
+    raw = raw.strip()
+    if raw == "all":
+        return ()
+    out: dict[str, int] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        unit, sep, count = part.partition("=")
+        unit = unit.strip()
+        if not sep or unit not in KEEP_UNITS:
+            raise SettingsError(
+                f"{name}: expected 'unit=count' with unit one of {', '.join(KEEP_UNITS)}"
+                f" (or 'all'), got {part!r}"
+            )
+        if unit in out:
+            raise SettingsError(f"{name}: {unit!r} given twice")
+        try:
+            n = int(count.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: {unit} must be an integer, got {count!r}") from None
+        if not 0 <= n <= 100_000:
+            raise SettingsError(f"{name}: {unit} must be between 0 and 100000, got {n}")
+        out[unit] = n
+    if not any(out.values()):
+        raise SettingsError(f"{name}: the policy keeps nothing; give one count above 0 or 'all'")
+    return tuple((u, out[u]) for u in KEEP_UNITS if u in out)
+
+
 @dataclass(frozen=True)
 class Settings:
     turbopuffer_base_url: str = "http://127.0.0.1:8701"
@@ -101,6 +138,13 @@ class Settings:
     origin_strategy: str = "auto"
     cache_namespaces: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 1024 * 1024
+    snapshot_min_interval_ms: int = 300_000
+    snapshot_max_docs: int = 10_000_000
+    history_keep: tuple[tuple[str, int], ...] = parse_keep_policy(
+        "LAYER_HISTORY_KEEP", DEFAULT_HISTORY_KEEP
+    )
+    history_prune_interval_ms: int = 3_600_000
+    activity_retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -154,6 +198,17 @@ class Settings:
                 p.strip() for p in env.get("LAYER_CACHE_NAMESPACES", "").split(",") if p.strip()
             ),
             max_body_bytes=_int(env, "LAYER_MAX_BODY_BYTES", 16 * 1024 * 1024, 1024, 1 << 30),
+            snapshot_min_interval_ms=_int(
+                env, "LAYER_SNAPSHOT_MIN_INTERVAL_MS", 300_000, 0, 7 * 86_400_000
+            ),
+            snapshot_max_docs=_int(env, "LAYER_SNAPSHOT_MAX_DOCS", 10_000_000, 0, 1 << 50),
+            history_keep=parse_keep_policy(
+                "LAYER_HISTORY_KEEP", env.get("LAYER_HISTORY_KEEP", "") or DEFAULT_HISTORY_KEEP
+            ),
+            history_prune_interval_ms=_int(
+                env, "LAYER_HISTORY_PRUNE_INTERVAL_MS", 3_600_000, 0, 30 * 86_400_000
+            ),
+            activity_retention_days=_int(env, "LAYER_ACTIVITY_RETENTION_DAYS", 90, 0, 36_500),
         )
         known = {f.name for f in fields(cls)}
         for key in overrides:

@@ -1,4 +1,4 @@
-"""The ``layer`` command: serve, watcher, dashboard, emulator, demo."""
+"""The ``layer`` command: serve, watcher, dashboard, emulator, demo, history prune."""
 
 from __future__ import annotations
 
@@ -61,6 +61,31 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from tui.run import run_dashboard
 
     return run_dashboard(args.url, args.token or os.environ.get("LAYER_TOKEN"), args.refresh)
+
+
+def cmd_history_prune(args: argparse.Namespace) -> int:
+    """Apply (or with --dry-run, show) the retention policy through a running backend."""
+    from common.api_client import LayerClient, LayerClientError
+
+    client = LayerClient(args.url, args.token or os.environ.get("LAYER_TOKEN"), timeout_s=300)
+    try:
+        report = client.prune_history(args.namespace, dry_run=args.dry_run, keep=args.keep)
+    except LayerClientError as exc:
+        print(f"layer: {exc}", file=sys.stderr)
+        return 1
+    verb = "would delete" if report["dry_run"] else "deleted"
+    print(
+        f"{report['namespace']}: policy {report['policy']}: {report['markers']} snapshots,"
+        f" keep {report['keep_count']}, {verb} {report['delete_count']};"
+        f" activity events {verb}: {report['activity_deleted']}"
+    )
+    for e in report["keep"]:
+        print(f"  keep    {e['sha'][:12]}  {e['watermark_ms']}  {','.join(e['reasons'])}")
+    for e in report["delete"]:
+        print(
+            f"  {'delete' if not report['dry_run'] else 'would  '}  {e['sha'][:12]}  {e['watermark_ms']}"
+        )
+    return 0
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -133,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh", type=float, default=5.0, help="refresh interval in seconds (default 5)"
     )
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("history", help="snapshot history maintenance")
+    hsub = p.add_subparsers(dest="history_command", required=True, metavar="ACTION")
+    hp = hsub.add_parser(
+        "prune", help="apply the retention policy (LAYER_HISTORY_KEEP) to one namespace"
+    )
+    hp.add_argument("namespace", metavar="NS")
+    hp.add_argument("--dry-run", action="store_true", help="show what would go; delete nothing")
+    hp.add_argument("--keep", help="a policy instead of the server's, e.g. last=5,daily=7")
+    hp.add_argument(
+        "--url",
+        default=os.environ.get("LAYER_URL", "http://127.0.0.1:8700"),
+        help="Layer backend URL (default http://127.0.0.1:8700, env LAYER_URL)",
+    )
+    hp.add_argument("--token", help="Layer API key (default: env LAYER_TOKEN)")
+    hp.set_defaults(func=cmd_history_prune)
 
     p = sub.add_parser("emulator", help="a local Turbopuffer-compatible server")
     from emulator.cli import add_arguments

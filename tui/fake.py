@@ -474,8 +474,25 @@ class FakeLayerClient:
     def _public(job: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy({k: v for k, v in job.items() if not k.startswith("_")})
 
+    def cancel_job(self, ns: str, id: str) -> dict[str, Any]:
+        """As the backend: 202 with ``cancel_requested``; cancelled at the next poll."""
+        with self._lock:
+            self._enter("cancel_job", ns, id)
+            for job in self._jobs.get(ns, []):
+                if job["id"] == id:
+                    if job.get("status") != "running":
+                        raise LayerAPIError(
+                            409, "conflict", f"job {id!r} has already finished ({job['status']})"
+                        )
+                    job["cancel_requested"] = True
+                    return self._public(job)
+            raise LayerAPIError(404, "not_found", f"no job {id!r} in namespace {ns!r}")
+
     def _advance(self, job: dict[str, Any]) -> None:
         if job.get("status") != "running" or "_polls" not in job:
+            return
+        if job.get("cancel_requested"):
+            job.update(status="cancelled", finished_at=iso(self.now_ms))
             return
         job["_polls"] += 1
         progress = min(1.0, job["_polls"] / self.job_steps)

@@ -6,6 +6,12 @@ authoritative copy in memory and writes it through on every change and on a
 heartbeat. Any process can answer for any job. A running job whose owner is gone
 (its PID is dead on this host, or its heartbeat is older than ``STALE_MS``) is
 reported ``failed`` with ``interrupted`` and rewritten so, never left running.
+
+Cancelling (``DELETE .../snapshot-jobs/{id}``) sets a flag: in memory when the job runs
+in this process, else ``cancel_requested`` on the KV record, which the owner reads
+back before each write-through (a compare-and-set, so the flag is never overwritten).
+The job's next progress report (one page) raises ``JobCancelled``; it ends
+``cancelled`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from backend import metrics
-from backend.errors import LayerError, NotFound
+from backend.errors import Conflict, LayerError, NotFound
 from backend.stores.errors import StoreError
 from backend.stores.kv_base import KVStore
 from common.timeutil import iso_from_ms, now_ms
@@ -36,6 +42,11 @@ STALE_MS = 20_000
 HOST = socket.gethostname()
 
 JobFn = Callable[["RunningJob"], None]
+CANCELLABLE_KINDS = ("snapshot",)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job body at its next progress report after a cancel."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -59,6 +70,7 @@ class RunningJob:
         self.runner = runner
         self.job = job
         self.lock = threading.Lock()
+        self.cancel_event = threading.Event()
         self._last_write = 0
 
     @property
@@ -66,17 +78,41 @@ class RunningJob:
         return str(self.job["id"])
 
     def update(self, *, force: bool = False, **changes: Any) -> None:
+        """Record progress (written through at most every 250 ms unless ``force``).
+
+        Outside ``force`` calls, a requested cancel raises ``JobCancelled``.
+        """
         # The save happens under the lock: the heartbeat thread and the job's own thread
         # both write this record, and a snapshot saved after a newer one would put a
         # finished job back to "running" (until it went stale and read as interrupted).
         with self.lock:
             self.job.update(changes)
+            if not force and self.cancel_event.is_set():
+                raise JobCancelled
             now = now_ms()
             if not force and now - self._last_write < 250:
                 return
             self._last_write = now
             self.job["_heartbeat_ms"] = now
+            if not self.runner.store.save_unless_cancelled(dict(self.job)):
+                self.cancel_event.set()
+                if not force:
+                    raise JobCancelled
+
+    def finish(self, **changes: Any) -> None:
+        """The job's final state, written unconditionally."""
+        with self.lock:
+            self.job.update(changes)
+            self.job["_heartbeat_ms"] = now_ms()
             self.runner.store.save(dict(self.job))
+
+    def check_cancelled(self) -> None:
+        """Before a job writes anything: raise if a cancel was asked, here or elsewhere."""
+        if self.cancel_event.is_set() or self.runner.store.cancel_requested(
+            self.job["namespace"], self.id
+        ):
+            self.cancel_event.set()
+            raise JobCancelled
 
     def heartbeat(self) -> None:
         self.update(force=True)
@@ -89,6 +125,39 @@ class JobStore:
 
     def save(self, job: dict[str, Any]) -> None:
         self.kv.put(SET, f"{job['namespace']}/{job['id']}", job, ttl_s=self.ttl_s)
+
+    def save_unless_cancelled(self, job: dict[str, Any]) -> bool:
+        """Write the record unless a cancel was requested on it; False when it was."""
+        key = f"{job['namespace']}/{job['id']}"
+        for _ in range(5):
+            rec = self.kv.get(SET, key)
+            if rec is not None and rec.value.get("cancel_requested"):
+                return False
+            gen = 0 if rec is None else rec.generation
+            if self.kv.cas(SET, key, job, gen, ttl_s=self.ttl_s) is not None:
+                return True
+        return True
+
+    def cancel_requested(self, ns: str, job_id: str) -> bool:
+        rec = self.kv.get(SET, f"{ns}/{job_id}")
+        return bool(rec is not None and rec.value.get("cancel_requested"))
+
+    def request_cancel(self, ns: str, job_id: str) -> dict[str, Any]:
+        """Flag a running job for cancelling; 404 unknown, 409 finished or not cancellable."""
+        key = f"{ns}/{job_id}"
+        for _ in range(10):
+            rec = self.kv.get(SET, key)
+            if rec is None:
+                raise NotFound(f"no job {job_id!r} in namespace {ns!r}")
+            job = self._check(key, rec.value, rec.generation)
+            if job.get("status") != "running":
+                raise Conflict(f"job {job_id!r} has already finished ({job.get('status')})")
+            if job.get("kind", "snapshot") not in CANCELLABLE_KINDS:
+                raise Conflict(f"a {job.get('kind')} job cannot be cancelled")
+            flagged = {**job, "cancel_requested": True}
+            if self.kv.cas(SET, key, flagged, rec.generation, ttl_s=self.ttl_s) is not None:
+                return flagged
+        raise Conflict(f"job {job_id!r} is changing too fast to cancel; try again")
 
     def _check(self, key: str, job: dict[str, Any], generation: int) -> dict[str, Any]:
         if job.get("status") != "running":
@@ -197,27 +266,38 @@ class JobRunner:
         self.scheduler.add_job(self._run, args=[rj, body], id=f"job-{rj.id}")
         return public_view(job)
 
+    def cancel(self, ns: str, job_id: str) -> dict[str, Any]:
+        """Ask a job to stop; it ends ``cancelled`` at its next page. Returns its record."""
+        job = self.store.request_cancel(ns, job_id)
+        rj = self.running.get(job_id)
+        if rj is not None:
+            rj.cancel_event.set()
+        return job
+
     def _run(self, rj: RunningJob, body: JobFn) -> None:
         try:
             body(rj)
+        except JobCancelled:
+            rj.finish(
+                status="cancelled",
+                finished_at=iso_from_ms(now_ms()),
+                cancel_requested=True,
+            )
         except LayerError as exc:
-            rj.update(
-                force=True,
+            rj.finish(
                 status="failed",
                 finished_at=iso_from_ms(now_ms()),
                 error={"code": exc.code, "message": exc.message},
             )
         except StoreError as exc:
-            rj.update(
-                force=True,
+            rj.finish(
                 status="failed",
                 finished_at=iso_from_ms(now_ms()),
                 error={"code": "store_unavailable", "message": str(exc)},
             )
         except Exception as exc:
             log.exception("job failed", extra={"job_id": rj.id})
-            rj.update(
-                force=True,
+            rj.finish(
                 status="failed",
                 finished_at=iso_from_ms(now_ms()),
                 error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:500]},
@@ -246,8 +326,7 @@ class JobRunner:
         threading.Thread(target=wait, daemon=True).start()
         done.wait(grace_s)
         for rj in list(self.running.values()):
-            rj.update(
-                force=True,
+            rj.finish(
                 status="failed",
                 finished_at=iso_from_ms(now_ms()),
                 error={

@@ -6,21 +6,50 @@ watermark cut, only the counted attributes, strong consistency; one scan counts 
 requested field. For a scalar field the upstream's ``aggregate_by`` + ``group_by``
 gives the same histogram in one request; a field that comes back with the full 10,000
 groups may have more, so it falls back to the scan, which measures
-``distinct_observed`` exactly.
+``distinct_observed`` exactly. An array field is counted on the server through
+``group_by {"f": ["ForEachUnique", "f"]}`` (one group per element value, as the scan
+counts it); an upstream that answers 400/422 to that grammar is remembered for an hour
+(``ServerCounting``) and the field goes to the scan.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from backend.errors import UpstreamError
 from backend.snapshots.histogram import FieldCounter
 from backend.upstream import Upstream
 from common.filters import and_filters
+from common.timeutil import now_ms
+
+log = logging.getLogger(__name__)
 
 AGG_GROUP_LIMIT = 10_000
+UNSUPPORTED_RETRY_MS = 3_600_000
 Progress = Callable[[int], None]
+
+
+class ServerCounting:
+    """Whether the upstream counts array fields (``ForEachUnique``), learned by asking."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.unsupported_until_ms = 0
+        self.fallbacks = 0
+
+    def arrays_enabled(self) -> bool:
+        return now_ms() >= self.unsupported_until_ms
+
+    def mark_unsupported(self, reason: str) -> None:
+        with self._lock:
+            if self.arrays_enabled():
+                log.info("upstream does not count array fields; scanning", extra={"why": reason})
+            self.unsupported_until_ms = now_ms() + UNSUPPORTED_RETRY_MS
+            self.fallbacks += 1
 
 
 def is_scalar_type(schema: dict[str, Any], field: str) -> bool:
@@ -29,13 +58,22 @@ def is_scalar_type(schema: dict[str, Any], field: str) -> bool:
     return isinstance(t, str) and not t.startswith("[")
 
 
+def is_array_type(schema: dict[str, Any], field: str) -> bool:
+    spec = schema.get(field)
+    t = spec.get("type") if isinstance(spec, dict) else spec
+    return isinstance(t, str) and t.startswith("[")
+
+
 def aggregate_field(
-    upstream: Upstream, ns: str, field: str, filters: Any
+    upstream: Upstream, ns: str, field: str, filters: Any, *, array: bool = False
 ) -> tuple[FieldCounter, int] | None:
-    """Count one scalar field with one aggregation; None when the scan must decide."""
+    """Count one field with one aggregation; None when the scan must decide.
+
+    ``array``: the field is an array attribute, grouped with ``ForEachUnique``.
+    """
     body: dict[str, Any] = {
         "aggregate_by": {"n": ["Count"]},
-        "group_by": [field],
+        "group_by": {field: ["ForEachUnique", field]} if array else [field],
         "limit": AGG_GROUP_LIMIT,
         "consistency": {"level": "strong"},
     }
@@ -109,23 +147,45 @@ def count_origin(
     schema: dict[str, Any],
     strategy: str,
     progress: Progress,
+    server: ServerCounting | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[list[FieldCounter], int]:
-    """Count ``fields``: the aggregate fast path where equivalent, one scan for the rest."""
+    """Count ``fields``: the aggregate fast path where equivalent, one scan for the rest.
+
+    Returns the counters and the documents read from the upstream by the scan (or, with
+    no scan, the documents the scalar aggregations covered). ``stats``, when given,
+    gets ``docs_read`` (rows the scan fetched) and ``server_counted`` (field names).
+    """
     done: dict[str, FieldCounter] = {}
     docs_seen = 0
     if strategy == "auto":
         for f in fields:
-            if not is_scalar_type(schema, f):
+            array = is_array_type(schema, f)
+            if not array and not is_scalar_type(schema, f):
                 continue
-            got = aggregate_field(upstream, ns, f, filters)
+            if array and (server is None or not server.arrays_enabled()):
+                continue
+            try:
+                got = aggregate_field(upstream, ns, f, filters, array=array)
+            except UpstreamError as exc:
+                if not array or exc.upstream_status not in (400, 422) or server is None:
+                    raise
+                server.mark_unsupported(str(exc))
+                continue
             if got is not None:
                 done[f], n = got
-                docs_seen = max(docs_seen, n)
+                if not array:  # an array's groups count elements, not documents
+                    docs_seen = max(docs_seen, n)
     rest = [f for f in fields if f not in done]
+    if stats is not None:
+        stats["server_counted"] = [f for f in fields if f in done]
+        stats["docs_read"] = 0
     if rest:
         counters, scanned = scan_fields(upstream, ns, rest, filters, page_size, progress)
         done.update({c.name: c for c in counters})
         docs_seen = scanned
+        if stats is not None:
+            stats["docs_read"] = scanned
     else:
         progress(docs_seen)
     return [done[f] for f in fields], docs_seen

@@ -3,9 +3,9 @@
 | source | computes from | persists |
 |---|---|---|
 | origin | the upstream scan (or aggregation) | yes, when unfiltered |
-| stored | the latest body (KV mirror, object store on a miss) | no; reuses its SHA |
+| stored | the newest body holding the field (KV mirror, markers on a miss) | no; reuses its SHA |
 | cache  | the KV document cache (``DocumentCache``) | no |
-| auto   | stored if unfiltered and the field is in the latest body; else cache if it is
+| auto   | stored if unfiltered and a stored body holds the field; else cache if it is
            warm and can evaluate the filters; else origin | as chosen |
 
 The source is resolved when the job is created, so a request that cannot be served
@@ -15,9 +15,6 @@ is refused at once with its 4xx instead of becoming a failed job.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,8 +23,9 @@ from backend.freshness import Freshness, FreshnessStore
 from backend.lease import Lease
 from backend.snapshots.histogram import FieldCounter, build_body, result_from_body
 from backend.snapshots.jobs import JobRunner, RunningJob
-from backend.snapshots.origin import count_origin
+from backend.snapshots.origin import ServerCounting, count_origin
 from backend.snapshots.repo import SnapshotRepo
+from backend.snapshots.watch import WatchSnapshots
 from backend.upstream import Upstream
 from common.canonical import with_sha
 from common.filters import FilterError, and_filters, validate_filter
@@ -114,9 +112,8 @@ class SnapshotService:
         self.repo = repo
         self.runner = runner
         self.cache = cache
-        self._watch_pool: ThreadPoolExecutor | None = None
-        self._inflight: set[str] = set()
-        self._lock = threading.Lock()
+        self.server = ServerCounting()
+        self.watch = WatchSnapshots(settings, upstream, repo, self.server)
 
     # -- on-demand jobs ------------------------------------------------------------------
     def resolve_source(self, ns: str, req: SnapshotRequest) -> tuple[str, dict[str, Any] | None]:
@@ -125,12 +122,12 @@ class SnapshotService:
                 raise BadRequest(
                     "source 'stored' does not take filters; use cache or origin", param="filters"
                 )
-            latest = self.repo.latest(ns)
-            if latest is None:
-                raise NotFound(f"namespace {ns!r} has no stored snapshot yet")
-            if result_from_body(latest, req.field) is None:
-                raise NotFound(f"field {req.field!r} is not in the latest snapshot of {ns!r}")
-            return "stored", latest
+            body = self.repo.body_for_field(ns, req.field)
+            if body is None:
+                if self.repo.latest(ns) is None:
+                    raise NotFound(f"namespace {ns!r} has no stored snapshot yet")
+                raise NotFound(f"field {req.field!r} is in no stored snapshot of {ns!r}")
+            return "stored", body
         if req.source == "cache":
             if self.cache is None:
                 raise Unprocessable("document cache is cold")
@@ -139,9 +136,9 @@ class SnapshotService:
         if req.source == "origin":
             return "origin", None
         if req.filters is None:
-            latest = self.repo.latest(ns)
-            if latest is not None and result_from_body(latest, req.field) is not None:
-                return "stored", latest
+            body = self.repo.body_for_field(ns, req.field)
+            if body is not None:
+                return "stored", body
         if self.cache is not None and self.cache.usable_for(ns, req.filters) is None:
             return "cache", None
         return "origin", None
@@ -173,9 +170,8 @@ class SnapshotService:
         return report
 
     def _finish(self, rj: RunningJob, **fields: Any) -> None:
-        rj.update(
-            force=True, status="completed", progress=1, finished_at=iso_from_ms(now_ms()), **fields
-        )
+        rj.check_cancelled()
+        rj.finish(status="completed", progress=1, finished_at=iso_from_ms(now_ms()), **fields)
 
     def _run_stored(self, rj: RunningJob, body: dict[str, Any], field: str) -> None:
         self._finish(
@@ -221,6 +217,7 @@ class SnapshotService:
             schema=meta.get("schema") or {},
             strategy=self.settings.origin_strategy,
             progress=self._progress(rj, total),
+            server=self.server,
         )
         result = counters[0].result(self.settings.facet_cap)
         extra: dict[str, Any] = {"watermark_ms": watermark}
@@ -228,80 +225,23 @@ class SnapshotService:
             extra["stable_as_of"] = fr.stable_as_of
         if req.filters is None:
             body = with_sha(build_body(ns, watermark, [result]))
+            rj.check_cancelled()  # a cancelled job writes nothing
             self.repo.write(body, ts_ms=now_ms(), source="origin", job_id=rj.id)
             extra["sha"] = body["sha"]
         self._finish(rj, documents_scanned=scanned, result=result, **extra)
 
-    # -- the watcher's chronology (step 3) -------------------------------------------------
+    # -- the watcher's chronology (step 3): backend/snapshots/watch.py ---------------------
     def on_stable(self, lease: Lease) -> Any:
-        """The watcher hook: a snapshot of the configured fields when data moved."""
-
-        def hook(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
-            fields = list(self.settings.facet_fields(ns))
-            if not fields or new.stable_as_of is None:
-                return
-            state = self.repo.latest_state(ns)
-            last = state.get("last_write_ms") if state else None
-            if last is not None and new.last_write_ms is not None and new.last_write_ms <= last:
-                return
-            with self._lock:
-                if ns in self._inflight:
-                    return
-                self._inflight.add(ns)
-                if self._watch_pool is None:
-                    self._watch_pool = ThreadPoolExecutor(
-                        max_workers=2, thread_name_prefix="layer-watch-snap"
-                    )
-            self._watch_pool.submit(self._watch_snapshot, lease, ns, fields, meta, new)
-
-        return hook
-
-    def _watch_snapshot(
-        self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
-    ) -> None:
-        try:
-            self.watch_snapshot(lease, ns, fields, meta, fr)
-        except Exception:
-            log.exception("watcher snapshot failed", extra={"namespace": ns})
-        finally:
-            with self._lock:
-                self._inflight.discard(ns)
+        """The watcher hook: a snapshot of the configured fields when data moved (with a
+        cadence and a cost bound), and retention now and then."""
+        return self.watch.hook(lease)
 
     def watch_snapshot(
         self, lease: Lease, ns: str, fields: list[str], meta: dict[str, Any], fr: Freshness
     ) -> str | None:
-        assert fr.stable_as_of is not None
-        counters, _ = count_origin(
-            self.upstream,
-            ns,
-            fields,
-            filters=None,
-            page_size=self.settings.watch_page_size,
-            schema=meta.get("schema") or {},
-            strategy=self.settings.origin_strategy,
-            progress=lambda n: None,
-        )
-        body = with_sha(
-            build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters])
-        )
-        if not lease.still_held():
-            log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
-            return None
-        self.repo.write(
-            body,
-            ts_ms=now_ms(),
-            source="watcher",
-            job_id=None,
-            extra_state={"last_write_ms": fr.last_write_ms},
-        )
-        return str(body["sha"])
+        """One watcher snapshot now, whatever the cadence (tests, benches)."""
+        return self.watch.snapshot(lease, ns, meta, fr)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """For tests and shutdown: wait until no watcher snapshot is in flight."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._inflight:
-                    return
-            time.sleep(0.02)
-        raise TimeoutError("watcher snapshots still running")
+        self.watch.wait_idle(timeout)

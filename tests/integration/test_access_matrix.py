@@ -71,6 +71,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("cache.warm", "OPTIONS"): "read",
     ("cache.delete", "DELETE"): "write",
     ("cache.delete", "OPTIONS"): "read",
+    ("snapshots.cancel_job", "DELETE"): "write",
+    ("snapshots.cancel_job", "OPTIONS"): "read",
+    ("snapshots.prune_history", "POST"): "write",
+    ("snapshots.prune_history", "OPTIONS"): "read",
     ("proxy.write", "POST"): "write",
     ("proxy.write", "OPTIONS"): "read",
 }

@@ -351,7 +351,9 @@ def test_watcher_writes_one_snapshot_per_stable_watermark(
     emulator_factory, backend_factory
 ) -> None:
     emu = emulator_factory(index_lag_ms=800)
-    layer = backend_factory(emu.url, facets=(("shop", ("color", "size")),))
+    layer = backend_factory(
+        emu.url, facets=(("shop", ("color", "size")),), snapshot_min_interval_ms=0
+    )
     service = layer.app.extensions["layer.snapshots"]
     hist = lambda: requests.get(f"{layer.url}/v2/namespaces/shop/history", timeout=10).json()  # noqa: E731
 

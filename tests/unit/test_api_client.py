@@ -181,3 +181,34 @@ def test_summary_path_and_error(client: LayerClient) -> None:
     with pytest.raises(LayerAPIError) as err:
         client.summary()
     assert err.value.status == 404 and err.value.code == "not_found"
+
+
+@responses.activate
+def test_cancel_job_and_prune_history(client: LayerClient) -> None:
+    job = "00000000-0000-4000-8000-000000000001"
+    responses.delete(
+        f"{BASE}/v2/namespaces/products/snapshot-jobs/{job}",
+        json={"id": job, "status": "running", "cancel_requested": True},
+        status=202,
+    )
+    assert client.cancel_job("products", job)["cancel_requested"] is True
+    responses.delete(
+        f"{BASE}/v2/namespaces/products/snapshot-jobs/{job}",
+        json={"error": {"code": "conflict", "message": "job has already finished (completed)"}},
+        status=409,
+    )
+    with pytest.raises(LayerAPIError) as err:
+        client.cancel_job("products", job)
+    assert err.value.status == 409 and err.value.code == "conflict"
+    responses.post(
+        f"{BASE}/v2/namespaces/products/history/prune",
+        json={"dry_run": True, "delete_count": 3},
+        match=[matchers.query_param_matcher({"dry_run": "true", "keep": "last=5"})],
+    )
+    assert client.prune_history("products", keep="last=5")["delete_count"] == 3
+    responses.post(
+        f"{BASE}/v2/namespaces/products/history/prune",
+        json={"dry_run": False, "delete_count": 3},
+        match=[matchers.query_param_matcher({"dry_run": "false"})],
+    )
+    assert client.prune_history("products", dry_run=False)["dry_run"] is False

@@ -2,7 +2,8 @@
 
 History loads newest first and pages with ``before=`` as the cursor nears the end.
 Enter shows a snapshot body as histograms; marking two entries (space) shows their
-diff. Jobs poll fast while one is running and show live progress bars.
+diff. Jobs poll fast while one is running and show live progress bars; ``x`` cancels
+the highlighted running job (or the only running one).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, ListView, Static
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -47,6 +49,16 @@ from tui.widgets.jobs import JobItem
 from tui.widgets.table import NavList, NavTable, cursor_key
 
 HISTORY_PAGE = 50
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class JobCancelRequested(Message):
+    def __init__(self, ns: str, job: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+        self.job = job
+
+
 JOB_POLL_S = 0.5
 
 
@@ -100,6 +112,7 @@ class NamespaceScreen(DashboardScreen):
         Binding("backspace", "back", "Back", show=False),
         Binding("space", "mark", "Mark/diff"),
         Binding("s", "new_snapshot", "Snapshot"),
+        Binding("x", "cancel_job", "Cancel job"),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("c", "clear_marks", "Clear marks", show=False),
         Binding("J", "focus_jobs", "Focus jobs", show=False),
@@ -228,6 +241,13 @@ class NamespaceScreen(DashboardScreen):
             self.post_message(JobCreated(self.ns, job))
         except LayerClientError as exc:
             self.post_message(ApiFailed("create snapshot", exc))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="ns-cancel")
+    def _cancel_job(self, job_id: str) -> None:
+        try:
+            self.post_message(JobCancelRequested(self.ns, self.client.cancel_job(self.ns, job_id)))
+        except LayerClientError as exc:
+            self.post_message(ApiFailed("cancel job", exc))
 
     # -- timers -----------------------------------------------------------------------
 
@@ -438,7 +458,7 @@ class NamespaceScreen(DashboardScreen):
             self.query_one("#jobs-empty").add_class("-hidden")
         else:
             item.update_job(job)
-        finished = job.get("status") in ("completed", "failed")
+        finished = job.get("status") in FINISHED
         if finished and job_id in self._watched and (old is None or old.get("status") == "running"):
             self._watched.discard(job_id)
             self.show_job(job)
@@ -457,6 +477,13 @@ class NamespaceScreen(DashboardScreen):
             heading.append(f"\nfilters {json.dumps(job['filters'])}", style="dim")
         if job.get("status") == "completed" and job.get("result"):
             self.histogram.show("result", job["result"], heading)
+        elif job.get("status") == "cancelled":
+            heading.append(
+                f"\n\ncancelled after {int(job.get('documents_scanned') or 0):,} documents;"
+                " nothing was written",
+                style="yellow",
+            )
+            self.histogram.show_text(heading)
         elif job.get("status") == "failed":
             err = job.get("error") or {}
             heading.append(f"\n\nfailed: {err.get('code')}: {err.get('message')}", style="red")
@@ -464,6 +491,28 @@ class NamespaceScreen(DashboardScreen):
         else:
             heading.append(f"\n\nrunning: {float(job.get('progress') or 0):.0%}", style="yellow")
             self.histogram.show_text(heading)
+
+    def _job_to_cancel(self) -> dict[str, Any] | None:
+        item = self.query_one("#jobs", ListView).highlighted_child
+        if isinstance(item, JobItem) and item.job.get("status") == "running":
+            return item.job
+        running = [j for j in self.jobs.values() if j.get("status") == "running"]
+        return running[0] if len(running) == 1 else None
+
+    def action_cancel_job(self) -> None:
+        job = self._job_to_cancel()
+        if job is None:
+            self.notify("No running job to cancel: highlight one in the jobs list (J)")
+            return
+        self._cancel_job(str(job.get("id")))
+
+    @on(JobCancelRequested)
+    def _on_cancel_requested(self, message: JobCancelRequested) -> None:
+        job = message.job
+        self._watched.add(str(job.get("id")))
+        self._upsert_job(job)
+        self.notify(f"Cancelling job {short_sha(job.get('id'))}")
+        self._load_jobs()
 
     @on(ListView.Selected, "#jobs")
     def _job_selected(self, event: ListView.Selected) -> None:
@@ -578,6 +627,7 @@ class NamespaceScreen(DashboardScreen):
         return [
             ("Back to inventory", "Close this namespace", "back"),
             ("New snapshot", f"Create a snapshot job for {self.ns}", "new_snapshot"),
+            ("Cancel job", "Cancel the highlighted running job", "cancel_job"),
             ("Mark for diff", "Mark the highlighted history entry; two marks show a diff", "mark"),
             ("Clear diff marks", "Unmark all history entries", "clear_marks"),
             ("Refresh namespace", "Reload metadata, history and jobs", "refresh"),

@@ -10,7 +10,7 @@ from textual.widgets import Label, ListItem, ProgressBar
 
 from tui.format import human_count
 
-_STATUS_ICON = {"running": "⟳", "completed": "✓", "failed": "✗"}
+_STATUS_ICON = {"running": "⟳", "completed": "✓", "failed": "✗", "cancelled": "⊘"}
 
 
 def job_label(job: dict[str, Any]) -> str:
@@ -25,6 +25,10 @@ def job_status(job: dict[str, Any]) -> str:
     if status == "failed":
         err = job.get("error") or {}
         return f"failed: {err.get('code') or err.get('message') or 'error'}"
+    if status == "cancelled":
+        return f"cancelled after {human_count(scanned)} docs"
+    if status == "running" and job.get("cancel_requested"):
+        return f"cancelling… {human_count(scanned)} docs"
     if status == "completed":
         sha = job.get("sha")
         # A stored job reads the latest snapshot: it scans nothing, so say where it read.
@@ -66,3 +70,4 @@ class JobItem(ListItem):
         self.query_one(".job-status", Label).update(job_status(job))
         self.set_class(status == "failed", "failed")
         self.set_class(status == "completed", "completed")
+        self.set_class(status == "cancelled", "cancelled")

@@ -241,3 +241,44 @@ async def test_history_pages_on_mouse_scroll(make_app: Callable[..., LayerDashbo
         await settle(pilot)
         assert table.cursor_row == 0  # the cursor did not move
         assert table.row_count == 60
+
+
+async def test_x_cancels_the_highlighted_running_job(
+    make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
+) -> None:
+    fake.job_steps = 10_000  # the job stays running until cancelled
+    running = fake.create_snapshot("products", "brand", source="origin")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_products(app, pilot)
+        await wait_until(pilot, lambda: running["id"] in screen.jobs, timeout=5)
+        await pilot.press("J")  # focus the jobs list; the newest (running) job is first
+        await pilot.pause()
+        await pilot.press("x")
+        await wait_until(pilot, lambda: bool(fake.calls_to("cancel_job")), timeout=5)
+        assert fake.calls_to("cancel_job") == [("products", running["id"])]
+        await wait_until(
+            pilot, lambda: screen.jobs[running["id"]].get("status") == "cancelled", timeout=10
+        )
+        await settle(pilot)
+        item = next(i for i in screen.query(JobItem) if i.job_id == running["id"])
+        assert item.has_class("cancelled")
+        assert "cancelled after" in str(item.query_one(".job-status", Label).render())
+        assert "nothing was written" in detail(screen)
+        # x again: nothing running any more; the dashboard says so and calls nothing.
+        await pilot.press("x")
+        await settle(pilot)
+        assert len(fake.calls_to("cancel_job")) == 1
+
+
+async def test_x_on_a_finished_job_shows_the_409(
+    make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_products(app, pilot)
+        finished = payloads.completed_job()["id"]
+        screen._cancel_job(finished)  # as if the job finished between poll and key press
+        await wait_until(pilot, lambda: bool(fake.calls_to("cancel_job")), timeout=5)
+        await settle(pilot)
+        assert screen.jobs[finished]["status"] == "completed"
