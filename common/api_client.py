@@ -125,10 +125,26 @@ class LayerClient:
     # -- inventory ---------------------------------------------------------------------
 
     def list_namespaces(
-        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        state: str | None = None,
     ) -> dict[str, Any]:
-        params = {"prefix": prefix or None, "cursor": cursor, "page_size": page_size}
+        """One listing page. ``state`` (``unstable``, ``stuck`` or ``error``) lists only
+        the namespaces in that state, from the watcher's records."""
+        params = {
+            "prefix": prefix or None,
+            "cursor": cursor,
+            "page_size": page_size,
+            "state": state or None,
+        }
         result: dict[str, Any] = self._request("GET", "/v2/namespaces", params=params)
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        """``GET /v2/namespaces/summary``: totals over every namespace, from the KV."""
+        result: dict[str, Any] = self._request("GET", "/v2/namespaces/summary")
         return result
 
     def iter_all_namespaces(

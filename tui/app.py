@@ -20,7 +20,7 @@ from common.api_client import LayerClientError
 from tui.client import DashboardClient
 from tui.screens.activity import ActivityScreen
 from tui.screens.base import ContextLine, DashboardScreen
-from tui.screens.inventory import InventoryScreen
+from tui.screens.inventory import PAGE_SIZE, WINDOW_PAGES, InventoryScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.namespace import NamespaceScreen
 
@@ -47,9 +47,13 @@ class LayerDashboard(App[int]):
         refresh_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         url: str | None = None,
+        page_size: int = PAGE_SIZE,
+        window_pages: int = WINDOW_PAGES,
     ) -> None:
         super().__init__()
         self.client = client
+        self.page_size = page_size
+        self.window_pages = window_pages
         self.refresh_s = refresh_s
         self.clock = clock
         self.url = url
@@ -61,7 +65,7 @@ class LayerDashboard(App[int]):
     def on_mount(self) -> None:
         if self.url:
             self.sub_title = self.url
-        self.push_screen(InventoryScreen())
+        self.push_screen(InventoryScreen(self.page_size, self.window_pages))
         self._load_context()
 
     def context_text(self) -> str:

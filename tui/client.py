@@ -13,8 +13,14 @@ from typing import Any, Protocol
 
 class DashboardClient(Protocol):
     def list_namespaces(
-        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        state: str | None = None,
     ) -> dict[str, Any]: ...
+
+    def summary(self) -> dict[str, Any]: ...
 
     def iter_all_namespaces(
         self, prefix: str | None = None, page_size: int = 1000

@@ -9,17 +9,22 @@ advances on every poll, an activity stream read oldest first with a cursor, and 
 
 from __future__ import annotations
 
+import base64
 import bisect
 import copy
 import hashlib
+import heapq
 import json
 import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from common.api_client import LayerAPIError, LayerClientError
+from tui.fake_many import STATES, GeneratedNamespaces
 
 FIELD_VALUES: dict[str, list[Any]] = {
     "category": ["books", "electronics", "garden", "toys", "music", "sports", "food"],
@@ -49,6 +54,27 @@ def with_sha(body: dict[str, Any]) -> dict[str, Any]:
     out = {"namespace": body["namespace"], "watermark_ms": body["watermark_ms"], "sha": sha}
     out.update((k, v) for k, v in body.items() if k not in out)
     return out
+
+
+def encode_cursor(name: str) -> str:
+    """Opaque, like the real listing's cursors (the emulator's encoding)."""
+    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LayerAPIError(400, "bad_request", "cursor is not a valid listing cursor") from exc
+
+
+def in_state(row: dict[str, Any], state: str) -> bool:
+    """Whether a listing row is in a ``state=`` filter's state."""
+    if state == "unstable":
+        return not row.get("is_stable")
+    if state == "stuck":
+        return row.get("index_stuck_since_ms") is not None
+    return bool(row.get("metadata_error"))
 
 
 def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -119,9 +145,24 @@ class FakeLayerClient:
         job_steps: int = 3,
         now_ms: int = 1_747_300_010_000,
         synthesize: bool = False,
+        generated: GeneratedNamespaces | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self.namespaces = sorted(copy.deepcopy(namespaces), key=lambda r: r["name"])
+        self._name_list: list[str] | None = None
+        self.generated = generated
+        self._generated_totals: tuple[int, int] | None = None
+        self.dirty = 0
+        self.latency_s = 0.0  # per listing call, outside the lock (as a slow backend)
+        self.sweep: dict[str, Any] = {"max_ms": 3_600_000, "cycle_ms": 1_800_000, "stretch": 1.0}
+        self.upstream: dict[str, Any] = {
+            "calls_per_s": 42.0,
+            "max_rps": 100.0,
+            "backoff_until_ms": None,
+        }
+        self.shards: list[dict[str, Any]] = [
+            {"shard": i, "holder": "watcher-1", "expires_ms": now_ms + 15_000} for i in range(16)
+        ]
         self._metadata = copy.deepcopy(metadata or {})
         self._histories = copy.deepcopy(histories or {})
         self._bodies = copy.deepcopy(bodies or {})
@@ -155,42 +196,85 @@ class FakeLayerClient:
             for row in self.namespaces:
                 if row["name"] == name:
                     row.update(changes)
+                    return
+            idx = self.generated.index(name) if self.generated is not None else None
+            if self.generated is not None and idx is not None:
+                self.generated.overrides.setdefault(idx, {}).update(changes)
 
     def add_namespace(self, row: dict[str, Any]) -> None:
         with self._lock:
             self.namespaces.append(copy.deepcopy(row))
             self.namespaces.sort(key=lambda r: r["name"])
+            self._name_list = None
 
     def remove_namespace(self, name: str) -> None:
         with self._lock:
             self.namespaces = [r for r in self.namespaces if r["name"] != name]
+            self._name_list = None
 
     # -- inventory --------------------------------------------------------------------
 
     def list_namespaces(
-        self, prefix: str | None = None, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        state: str | None = None,
     ) -> dict[str, Any]:
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
-            self._enter("list_namespaces", prefix, cursor, page_size)
-            names = [r["name"] for r in self.namespaces]
-            lo = bisect.bisect_right(names, cursor) if cursor else 0
-            if prefix:
-                lo = max(lo, bisect.bisect_left(names, prefix))
-            page = []
-            for row in self.namespaces[lo : lo + page_size]:
-                if prefix and not row["name"].startswith(prefix):
+            self._enter("list_namespaces", prefix, cursor, page_size, state)
+            if state is not None and state not in STATES:
+                raise LayerAPIError(
+                    400, "bad_request", "state must be one of unstable, stuck, error"
+                )
+            after = decode_cursor(cursor) if cursor else None
+            page: list[dict[str, Any]] = []
+            more = False
+            for name, make in heapq.merge(
+                self._explicit_from(after, prefix, state),
+                self._generated_from(after, prefix, state),
+                key=lambda item: item[0],
+            ):
+                if prefix and not name.startswith(prefix):
                     break
-                page.append(row)
-            nxt = lo + len(page)
-            more = (
-                len(page) == page_size
-                and nxt < len(names)
-                and (not prefix or names[nxt].startswith(prefix))
-            )
+                if len(page) == page_size:
+                    more = True
+                    break
+                page.append(make())
             return {
-                "namespaces": [_copy_row(r) for r in page],
-                "next_cursor": page[-1]["name"] if more else None,
+                "namespaces": page,
+                "next_cursor": encode_cursor(page[-1]["name"]) if more and page else None,
             }
+
+    def _names(self) -> list[str]:
+        if self._name_list is None:
+            self._name_list = [r["name"] for r in self.namespaces]
+        return self._name_list
+
+    def _explicit_from(
+        self, after: str | None, prefix: str | None, state: str | None
+    ) -> Iterator[tuple[str, Callable[[], dict[str, Any]]]]:
+        names = self._names()
+        lo = bisect.bisect_right(names, after) if after else 0
+        if prefix:
+            lo = max(lo, bisect.bisect_left(names, prefix))
+        for row in self.namespaces[lo:]:
+            if state is None or in_state(row, state):
+                yield row["name"], partial(_copy_row, row)
+
+    def _generated_from(
+        self, after: str | None, prefix: str | None, state: str | None
+    ) -> Iterator[tuple[str, Callable[[], dict[str, Any]]]]:
+        gen = self.generated
+        if gen is None:
+            return
+        lo = gen.first_after(after) if after else 0
+        if prefix:
+            lo = max(lo, gen.first_at_or_after(prefix))
+        for i in gen.indices(lo, state):
+            yield gen.name(i), partial(gen.row, i)
 
     def iter_all_namespaces(
         self, prefix: str | None = None, page_size: int = 1000
@@ -203,10 +287,47 @@ class FakeLayerClient:
             if not cursor:
                 return
 
+    def summary(self) -> dict[str, Any]:
+        """Totals in the shape of ``GET /v2/namespaces/summary`` (scale contract)."""
+        with self._lock:
+            self._enter("summary")
+            rows = self.namespaces
+            total = len(rows)
+            n_rows = sum(int(r.get("row_count") or 0) for r in rows)
+            n_bytes = sum(int(r.get("size_bytes") or 0) for r in rows)
+            counts = {s: sum(1 for r in rows if in_state(r, s)) for s in STATES}
+            gen = self.generated
+            if gen is not None:
+                if self._generated_totals is None:
+                    self._generated_totals = gen.totals()
+                total += gen.count
+                n_rows += self._generated_totals[0]
+                n_bytes += self._generated_totals[1]
+                for s in STATES:
+                    counts[s] += gen.count_in(s)
+            return {
+                "namespaces": total,
+                "rows": n_rows,
+                "bytes": n_bytes,
+                "unstable": counts["unstable"],
+                "stuck": counts["stuck"],
+                "errored": counts["error"],
+                "dirty": self.dirty,
+                "sweep": dict(self.sweep),
+                "upstream": dict(self.upstream),
+                "shards": [dict(s) for s in self.shards],
+                "as_of_ms": self.now_ms,
+            }
+
     def _row(self, ns: str) -> dict[str, Any]:
-        for row in self.namespaces:
-            if row["name"] == ns:
-                return row
+        names = self._names()
+        i = bisect.bisect_left(names, ns)
+        if i < len(names) and names[i] == ns:
+            return self.namespaces[i]
+        if self.generated is not None:
+            idx = self.generated.index(ns)
+            if idx is not None:
+                return self.generated.row(idx)
         raise LayerAPIError(404, "not_found", f"namespace {ns!r} not found")
 
     def metadata(self, ns: str) -> dict[str, Any]:
@@ -498,6 +619,10 @@ def synthetic(
             "last_write_ms": now_ms - rng.randint(1, 86_400) * 1000,
             "shadow": rng.random() < 0.05,
             "labels": {"team": rng.choice(teams)} if rng.random() < 0.7 else {},
+            "observed_ms": now_ms - rng.randint(1, 600) * 1000,
+            "index_stuck_since_ms": now_ms - rng.randint(600, 7200) * 1000
+            if not stable and rng.random() < 0.2
+            else None,
         }
         if rng.random() < 0.01:
             row.update(
@@ -528,3 +653,12 @@ def synthetic(
             }
         )
     return client
+
+
+def many(
+    n: int = 1_000_000, *, prefix: str = "ns-", now_ms: int = 1_747_300_010_000, seed: int = 7
+) -> FakeLayerClient:
+    """A fake serving ``n`` namespaces made on demand (``tui.fake_many``): a million cost
+    nothing to hold, so the dashboard's memory can be measured apart from the fake's."""
+    gen = GeneratedNamespaces(n, prefix=prefix, now_ms=now_ms, seed=seed)
+    return FakeLayerClient([], now_ms=now_ms, synthesize=True, job_steps=5, generated=gen)

@@ -33,19 +33,67 @@ def describe_error(error: BaseException) -> str:
 
 
 class InventoryPage(Message):
-    """One page of ``GET /v2/namespaces``; ``done`` on the last page of a pass."""
+    """Page ``page`` of ``GET /v2/namespaces``, read from that page's cursor.
 
-    def __init__(self, generation: int, rows: list[dict[str, Any]], done: bool) -> None:
+    ``listing`` and ``view`` are the screen's generations when it was asked for (a
+    new prefix or state starts a new listing; a jump starts a new view); ``purpose``
+    says why: ``refresh`` (``last`` on the last page of a pass), ``next``/``prev``
+    (scrolling), ``home``/``end`` (a jump, matched by ``jump``).
+    """
+
+    def __init__(
+        self,
+        listing: int,
+        view: int,
+        page: int,
+        rows: list[dict[str, Any]],
+        next_cursor: str | None,
+        *,
+        purpose: str,
+        last: bool = True,
+        next_follows: bool = False,
+        jump: int = 0,
+    ) -> None:
         super().__init__()
-        self.generation = generation
+        self.listing = listing
+        self.view = view
+        self.page = page
         self.rows = rows
-        self.done = done
+        self.next_cursor = next_cursor
+        self.purpose = purpose
+        self.last = last
+        self.next_follows = next_follows
+        self.jump = jump
+
+
+class WalkStep(Message):
+    """A jump to the end read page ``page``; ``next_cursor`` starts the one after."""
+
+    def __init__(self, listing: int, page: int, next_cursor: str) -> None:
+        super().__init__()
+        self.listing = listing
+        self.page = page
+        self.next_cursor = next_cursor
 
 
 class InventoryFailed(Message):
-    def __init__(self, generation: int, error: BaseException) -> None:
+    def __init__(self, listing: int, purpose: str, error: BaseException, page: int = 0) -> None:
         super().__init__()
-        self.generation = generation
+        self.listing = listing
+        self.purpose = purpose
+        self.error = error
+        self.page = page
+
+
+class SummaryLoaded(Message):
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__()
+        self.summary = summary
+
+
+class SummaryFailed(Message):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
         self.error = error
 
 

@@ -4,7 +4,10 @@ The pilot drives it as a person would: the inventory with freshness after a watc
 tick, Enter into a namespace, the watcher's snapshot in its history and as
 histograms, ``s`` for a snapshot job that completes with its result, the activity
 feed, and a stale banner (with the last good rows kept) once the backend is gone.
-The async body runs under ``asyncio.run`` inside a plain test function.
+A second test pages a listing of 2,500 namespaces (pages of 200): scrolling reads
+the next pages from the backend's cursors and drops the first ones, a refresh re-reads
+only the pages on screen, ``G``/``g`` jump to the end and back, and the prefix goes to
+the server. The async bodies run under ``asyncio.run`` inside plain test functions.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 from typing import Any
 
 import requests
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from common.api_client import LayerClient
 from tests.fixtures.net import free_port
@@ -129,5 +132,89 @@ def test_dashboard_over_a_real_backend(emulator: Any, backend_factory: Any) -> N
     try:
         app = LayerDashboard(client, refresh_s=30.0, url=layer.url)
         asyncio.run(drive(app, history))
+    finally:
+        client.close()
+
+
+class CountingClient(LayerClient):
+    """The real client, recording each listing call's (prefix, cursor, page_size, state)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__(base_url, timeout_s=timeout_s)
+        self.listed: list[tuple[Any, ...]] = []
+
+    def list_namespaces(
+        self,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        self.listed.append((prefix, cursor, page_size, state))
+        return super().list_namespaces(prefix, cursor, page_size, state)
+
+
+PAGE = 200
+MANY = 2500
+
+
+async def drive_paging(app: LayerDashboard, client: CountingClient) -> None:
+    from tui.widgets.table import cursor_key
+
+    async with app.run_test(size=SIZE) as pilot:
+        inventory = app.screen
+        assert isinstance(inventory, InventoryScreen)
+        table = inventory.table
+        await wait_until(pilot, lambda: inventory.refresh_count >= 1, timeout=20)
+        assert table.row_count == PAGE and client.listed == [(None, None, PAGE, None)]
+        assert cursor_key(table) == "ns-00000"
+
+        def names() -> list[str]:
+            return [str(r.key.value) for r in table.ordered_rows]
+
+        # Page down: the next pages come from the backend's cursors, the first go.
+        for _ in range(200):
+            if 3 in inventory.listing.pages:
+                break
+            await pilot.press("pagedown")
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert 0 not in inventory.listing.pages and len(inventory.listing.pages) <= 3
+        assert len(inventory.rows) <= 3 * PAGE
+        shown = [int(n[3:]) for n in names()]
+        assert shown == list(range(shown[0], shown[0] + len(shown)))
+
+        # A refresh re-reads only the pages on screen.
+        visible = inventory.visible_pages()
+        expected = [inventory.listing.cursor(k) for k in visible]
+        done, before = inventory.refresh_count, len(client.listed)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: inventory.refresh_count > done, timeout=20)
+        assert [c[1] for c in client.listed[before:]] == expected
+
+        # G: to the last namespace, following the cursors; g: back to the first.
+        await pilot.press("G")
+        await wait_until(pilot, lambda: cursor_key(table) == f"ns-{MANY - 1:05d}", timeout=60)
+        header = str(inventory.query_one("#summary", Static).render())
+        assert f"row {MANY:,} of {MANY:,}" in header
+        await pilot.press("g")
+        await wait_until(pilot, lambda: cursor_key(table) == "ns-00000", timeout=20)
+
+        # The prefix goes to the server.
+        await pilot.press("p", *"ns-024", "enter")
+        await wait_until(pilot, lambda: names()[:1] == ["ns-02400"], timeout=20)
+        await settle(pilot)
+        assert names() == [f"ns-024{i:02d}" for i in range(100)]
+        assert client.listed[-1] == ("ns-024", None, PAGE, None)
+        await settle(pilot)
+
+
+def test_dashboard_pages_a_large_listing(emulator_factory: Any, backend_factory: Any) -> None:
+    emu = emulator_factory(many={"ns-": MANY}, index_lag_ms=100)
+    layer = backend_factory(emu.url, list_cache_ttl_ms=0, upstream_retries=0)
+    client = CountingClient(layer.url, timeout_s=20.0)
+    try:
+        app = LayerDashboard(client, refresh_s=3600.0, url=layer.url, page_size=PAGE)
+        asyncio.run(drive_paging(app, client))
     finally:
         client.close()

@@ -159,6 +159,31 @@ def test_real_refused_connection_is_unreachable() -> None:
 
 
 @responses.activate
+def test_list_namespaces_sends_state(client: LayerClient) -> None:
+    responses.get(
+        f"{BASE}/v2/namespaces",
+        json={"namespaces": [], "next_cursor": None},
+        match=[matchers.query_param_matcher({"state": "stuck", "page_size": "50"})],
+    )
+    assert client.list_namespaces(state="stuck", page_size=50)["namespaces"] == []
+
+
+@responses.activate
+def test_summary_path_and_error(client: LayerClient) -> None:
+    body = {"namespaces": 3, "rows": 10, "bytes": 100}
+    responses.get(f"{BASE}/v2/namespaces/summary", json=body)
+    assert client.summary() == body
+    responses.get(
+        f"{BASE}/v2/namespaces/summary",
+        status=404,
+        json={"error": {"code": "not_found", "message": "no such route"}},
+    )
+    with pytest.raises(LayerAPIError) as err:
+        client.summary()
+    assert err.value.status == 404 and err.value.code == "not_found"
+
+
+@responses.activate
 def test_cancel_job_and_prune_history(client: LayerClient) -> None:
     job = "00000000-0000-4000-8000-000000000001"
     responses.delete(

@@ -1,16 +1,30 @@
-"""The home screen: every namespace from ``GET /v2/namespaces``, refreshed in place.
+"""The home screen: the namespace listing, a window of pages at a time.
 
-The table is keyed by namespace name. A refresh updates only the cells whose text
-changed and adds or removes only the rows that appeared or vanished, so the cursor
-and the scroll position survive and 10,000 rows stay cheap. Filtering swaps rows
-incrementally when few change and rebuilds in one pass when many do.
+A million namespaces do not fit in a table, and ``GET /v2/namespaces`` pages forward
+only with opaque cursors, so the screen holds at most ``window`` pages of
+``page_size`` rows (``tui.paging.PagedListing``) and:
+
+- paints the first page and the summary (``GET /v2/namespaces/summary``) first;
+- reads the next page when the cursor or the viewport comes within half a page of
+  the last loaded row, and the page before when it nears the first, dropping the
+  page farthest away so memory stays bounded;
+- ``G``/``end`` jumps to the end: straight to the last page once its cursor is
+  known, otherwise by following ``next_cursor`` from the last known page in the
+  background (the header counts the pages read; ``g`` cancels) and keeping each
+  page's cursor, so jumping back and forth afterwards costs one page;
+- ``g``/``home`` jumps to the first page; ``f`` cycles the server-side state filter
+  (``state=unstable|stuck|error``); ``p`` sets the server-side prefix;
+- a refresh re-reads only the pages of the rows on screen, plus the summary.
+
+The client-side sort and filter-as-you-type apply to the loaded rows. While either
+is on (a sort other than by name ascending, or a filter), the window stays where it
+is, and when the listing is longer than the window the header says they apply to the
+loaded rows; clearing them resumes paging.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -19,227 +33,356 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
-from common.api_client import LayerClientError
-from tui.format import age, clock_time, human_bytes, human_count
-from tui.messages import InventoryFailed, InventoryPage, describe_error
+from common.api_client import LayerAPIError, LayerClientError
+from tui.format import clock_time
+from tui.messages import (
+    InventoryFailed,
+    InventoryPage,
+    SummaryFailed,
+    SummaryLoaded,
+    WalkStep,
+    describe_error,
+)
+from tui.paging import PagedListing
 from tui.screens.base import Banner, DashboardScreen
-from tui.widgets.table import FixedWidthTable, cursor_key
+from tui.screens.inventory_header import (
+    STATE_TOTAL,
+    ViewState,
+    pack,
+    status_text,
+    summary_parts,
+    view_parts,
+)
+from tui.screens.inventory_rows import COLUMNS, SORTABLE
+from tui.screens.inventory_table import InventoryTable, TableRows
+from tui.widgets.table import cursor_key
 
-# (key, label, width); the name column's width follows the data.
-COLUMNS: list[tuple[str, str, int]] = [
-    ("mark", "!", 1),
-    ("name", "Namespace", 10),
-    ("rows", "Rows", 6),
-    ("size", "Size", 8),
-    ("fresh", "Fresh", 7),
-    ("write", "Written", 7),
-    ("cache", "Cache", 8),
-    ("shadow", "Shadow", 6),
-    ("labels", "Labels", 16),
-]
-COLUMN_KEYS = [c[0] for c in COLUMNS]
-SORTABLE = [c[0] for c in COLUMNS if c[0] != "mark"]
-REBUILD_THRESHOLD = 300
-SHADOW_SAVING = 5  # cells the shadow column gives up in compact mode
+PAGE_SIZE = 1000
+WINDOW_PAGES = 3
 FILTER_DEBOUNCE_S = 0.15
-
-_CACHE_STYLE = {"warm": "green", "warming": "cyan", "cold": "dim", "stale": "yellow"}
-
-
-def labels_text(labels: dict[str, Any] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+STATES: list[str | None] = [None, "unstable", "stuck", "error"]
 
 
-def sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
-    """Sort keys over the raw rows; unknown values sort first."""
-
-    def num(field: str) -> Callable[[dict[str, Any]], Any]:
-        return lambda r: (r.get(field) is not None, r.get(field) or 0, r["name"])
-
-    keys: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "name": lambda r: r["name"],
-        "rows": num("row_count"),
-        "size": num("size_bytes"),
-        "fresh": lambda r: (bool(r.get("is_stable")), r.get("stable_as_of_ms") or 0, r["name"]),
-        "write": num("last_write_ms"),
-        "cache": lambda r: ((r.get("cache_state") or {}).get("state") or "", r["name"]),
-        "shadow": lambda r: (bool(r.get("shadow")), r["name"]),
-        "labels": lambda r: (labels_text(r.get("labels")), r["name"]),
-    }
-    return keys[column]
-
-
-def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
-    """The display cells of one namespace row."""
-    error = row.get("metadata_error")
-    stable_ms = row.get("stable_as_of_ms")
-    if row.get("is_stable"):
-        fresh = Text(f"✓ {age(stable_ms, now_ms)}" if stable_ms else "✓", style="green")
-    else:
-        since = age(stable_ms, now_ms) if stable_ms else "never"
-        fresh = Text(f"⟳ {since}", style="yellow")
-    cache = row.get("cache_state") or {}
-    state = str(cache.get("state") or "—")
-    cache_text = Text(
-        state + ("+" if cache.get("warm_inflight") else ""), style=_CACHE_STYLE.get(state, "")
-    )
-    return {
-        "mark": Text("!", style="bold red") if error else Text(""),
-        "name": Text(row["name"]),
-        "rows": Text(human_count(row.get("row_count")), justify="right"),
-        "size": Text(human_bytes(row.get("size_bytes")), justify="right"),
-        "fresh": fresh,
-        "write": Text(age(row.get("last_write_ms"), now_ms)),
-        "cache": cache_text,
-        "shadow": Text("yes" if row.get("shadow") else ""),
-        "labels": Text(labels_text(row.get("labels"))),
-    }
-
-
-class InventoryScreen(DashboardScreen):
+class InventoryScreen(TableRows, DashboardScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("slash", "filter", "Filter"),
         Binding("p", "prefix", "Prefix"),
+        Binding("f", "cycle_state", "State"),
         Binding("o", "sort_next", "Sort"),
         Binding("O", "sort_reverse", "Reverse", key_display="O", show=False),
+        Binding("g", "jump_home", "First row", show=False),
+        Binding("G", "jump_end", "Last row", key_display="G", show=False),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("s", "new_snapshot", "Snapshot"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, page_size: int = PAGE_SIZE, window_pages: int = WINDOW_PAGES) -> None:
         super().__init__()
-        self.rows: dict[str, dict[str, Any]] = {}
-        self._cells: dict[str, dict[str, Text]] = {}
-        self._search: dict[str, str] = {}
-        self._times: dict[str, tuple[str, str]] = {}
-        self._all_cells: dict[str, dict[str, Text]] = {}
-        self._seen: set[str] = set()
-        self._generation = 0
-        self._fetching = False
-        self._loaded_once = False
+        self._init_rows()
+        self.page_size = page_size
+        self.window_pages = max(3, window_pages)
+        self.listing = PagedListing(page_size, self.window_pages)
+        self.summary: dict[str, Any] | None = None
+        self._summary_error: str | None = None
+        self.state: str | None = None
+        self.prefix = ""
+        self._listing_gen = 0
+        self._view_gen = 0
+        self._jump = 0
+        self._inflight: set[int] = set()
+        self._prefetch_pending = False
+        self._header: Text | None = None
+        self._header_lines = -1
+        self._refreshing = False
+        self._walking: int | None = None  # pages read by a running jump to the end
         self._last_ok_ms: int | None = None
         self._error: str | None = None
-        self.sort_column = "name"
-        self.sort_reverse = False
-        self.filter_text = ""
-        self.prefix = ""
         self._input_mode = "filter"
         self._filter_timer: Timer | None = None
         self.refresh_count = 0
         self.last_refresh_s = 0.0
         self._pass_started = 0.0
-        self._compact = False
 
     def compose(self) -> ComposeResult:
         yield Static("Layer · loading…", id="summary", markup=False)
         yield Banner(id="banner")
         yield Input(placeholder="filter: name or label…", id="filter", classes="-hidden")
-        yield FixedWidthTable(id="inventory", cursor_type="row", zebra_stripes=True)
+        yield InventoryTable(id="inventory", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     @property
-    def table(self) -> FixedWidthTable:
-        return self.query_one("#inventory", FixedWidthTable)
+    def table(self) -> InventoryTable:
+        return self.query_one("#inventory", InventoryTable)
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
             self.table.add_column(label, key=key, width=width)
         self._update_headers()
         self.table.focus()
+        self.watch(self.table, "scroll_y", self._scrolled, init=False)
         self.action_refresh()
         self.set_interval(self.refresh_s, self._tick)
+
+    # -- what the view is -------------------------------------------------------------
+
+    @property
+    def frozen(self) -> bool:
+        """Client-side sort or filter on: the window stays where it is."""
+        return bool(self.filter_text) or self.sort_column != "name" or self.sort_reverse
+
+    def _partial(self) -> bool:
+        """More rows exist than are loaded."""
+        lo, hi = self.listing.lo, self.listing.hi
+        return bool(lo) or (hi is not None and self.listing.end != hi)
+
+    def _visible_names(self) -> list[str]:
+        table = self.table
+        if table.row_count == 0:
+            return []
+        top = int(table.scroll_y)
+        height = max(1, table.scrollable_content_region.height - 1)
+        rows = table.ordered_rows[top : top + height]
+        return [str(r.key.value) for r in rows]
+
+    def visible_pages(self) -> list[int]:
+        """The pages of the rows on screen (the held pages when none are shown)."""
+        pages = {
+            self.listing.page_of[n] for n in self._visible_names() if n in self.listing.page_of
+        }
+        if not pages and self.listing.pages:
+            pages = {min(self.listing.pages)}
+        return sorted(pages)
 
     # -- fetching ---------------------------------------------------------------------
 
     def _tick(self) -> None:
-        if not self._fetching:
+        if not self._refreshing:
             self.action_refresh()
 
     def action_refresh(self) -> None:
-        self._generation += 1
-        self._seen = set()
-        self._fetching = True
+        """Re-read the summary and the pages on screen (page 0 when nothing is held)."""
+        self._fetch_summary()
+        pages = self.visible_pages() or [0]
+        plan = [(k, self.listing.cursor(k)) for k in pages if self.listing.known(k)]
+        if not plan:
+            plan = [(0, None)]
+        self._refreshing = True
         self._pass_started = time.perf_counter()
-        self._fetch(self._generation, self.prefix or None)
+        self._refresh_pages(self._listing_gen, self._view_gen, plan, self.prefix, self.state)
+        self._update_summary()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="inventory")
-    def _fetch(self, generation: int, prefix: str | None) -> None:
-        worker = get_current_worker()
-        cursor: str | None = None
-        seen: set[str] = set()
+    def _list(self, prefix: str, state: str | None, cursor: str | None) -> dict[str, Any]:
+        return self.client.list_namespaces(
+            prefix=prefix or None, cursor=cursor, page_size=self.page_size, state=state
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inventory-summary")
+    def _fetch_summary(self) -> None:
         try:
-            while True:
-                page = self.client.list_namespaces(prefix=prefix, cursor=cursor, page_size=1000)
+            self.post_message(SummaryLoaded(self.client.summary()))
+        except LayerClientError as exc:
+            self.post_message(SummaryFailed(exc))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inventory-refresh")
+    def _refresh_pages(
+        self,
+        listing: int,
+        view: int,
+        plan: list[tuple[int, str | None]],
+        prefix: str,
+        state: str | None,
+    ) -> None:
+        worker = get_current_worker()
+        chained: dict[int, str] = {}
+        wanted = {k for k, _ in plan}
+        try:
+            for i, (k, cursor) in enumerate(plan):
+                page = self._list(prefix, state, chained.get(k, cursor))
                 if worker.is_cancelled:
                     return
-                cursor = page.get("next_cursor")
-                done = not cursor or cursor in seen
-                self.post_message(InventoryPage(generation, page.get("namespaces") or [], done))
-                if done:
+                nxt = page.get("next_cursor") or None
+                if nxt:
+                    chained[k + 1] = nxt
+                last = i == len(plan) - 1 or nxt is None
+                self.post_message(
+                    InventoryPage(
+                        listing,
+                        view,
+                        k,
+                        page.get("namespaces") or [],
+                        nxt,
+                        purpose="refresh",
+                        last=last,
+                        next_follows=not last and k + 1 in wanted,
+                    )
+                )
+                if last:
                     return
-                seen.add(str(cursor))
         except LayerClientError as exc:
-            self.post_message(InventoryFailed(generation, exc))
+            self.post_message(InventoryFailed(listing, "refresh", exc))
+
+    @work(thread=True, exit_on_error=False, group="inventory-page")
+    def _load_page(
+        self,
+        listing: int,
+        view: int,
+        k: int,
+        cursor: str | None,
+        purpose: str,
+        jump: int,
+        prefix: str,
+        state: str | None,
+    ) -> None:
+        try:
+            page = self._list(prefix, state, cursor)
+        except LayerClientError as exc:
+            self.post_message(InventoryFailed(listing, purpose, exc, page=k))
+            return
+        nxt = page.get("next_cursor") or None
+        self.post_message(
+            InventoryPage(
+                listing, view, k, page.get("namespaces") or [], nxt, purpose=purpose, jump=jump
+            )
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inventory-walk")
+    def _walk(
+        self,
+        listing: int,
+        k: int,
+        cursor: str | None,
+        jump: int,
+        prefix: str,
+        state: str | None,
+    ) -> None:
+        """Follow ``next_cursor`` from page ``k`` to the last page; post each cursor."""
+        worker = get_current_worker()
+        try:
+            while not worker.is_cancelled:
+                page = self._list(prefix, state, cursor)
+                nxt = page.get("next_cursor") or None
+                if worker.is_cancelled:
+                    return
+                if nxt is None:
+                    rows = page.get("namespaces") or []
+                    self.post_message(
+                        InventoryPage(listing, 0, k, rows, None, purpose="end", jump=jump)
+                    )
+                    return
+                self.post_message(WalkStep(listing, k, nxt))
+                k, cursor = k + 1, nxt
+        except LayerClientError as exc:
+            self.post_message(InventoryFailed(listing, "end", exc, page=k))
+
+    def _request(self, k: int, purpose: str) -> None:
+        """Read page ``k`` (its cursor is known) for scrolling or a jump. One scrolling
+        read at a time, so pages arrive in the order the user moves."""
+        if purpose in ("next", "prev") and self._inflight:
+            return
+        self._inflight.add(k)
+        self._load_page(
+            self._listing_gen,
+            self._view_gen,
+            k,
+            self.listing.cursor(k),
+            purpose,
+            self._jump,
+            self.prefix,
+            self.state,
+        )
+
+    # -- applying pages ---------------------------------------------------------------
 
     @on(InventoryPage)
-    async def _on_page(self, message: InventoryPage) -> None:
-        self._apply_page(message)
-        # Yield to the event loop so a screen update can paint between pages.
-        await asyncio.sleep(0)
-
-    def _apply_page(self, message: InventoryPage) -> None:
-        if message.generation != self._generation:
+    def _on_page(self, message: InventoryPage) -> None:
+        if message.listing != self._listing_gen:
             return
-        now = self.now_ms()
-        added: list[str] = []
-        changed_sort = False
-        updated: list[str] = []
-        key = sort_key(self.sort_column)
-        for row in message.rows:
-            name = row["name"]
-            self._seen.add(name)
-            old = self.rows.get(name)
-            self.rows[name] = row
-            times = (age(row.get("stable_as_of_ms"), now), age(row.get("last_write_ms"), now))
-            if old is None:
-                added.append(name)
-                self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
-            elif old != row or self._times.get(name) != times:
-                updated.append(name)
-                self._all_cells.pop(name, None)
-                self._search[name] = f"{name} {labels_text(row.get('labels'))}".lower()
-                if self.sort_column != "name" and key(old) != key(row):
-                    changed_sort = True
-            self._times[name] = times
-        vanished: list[str] = []
-        if message.done:
-            vanished = [n for n in self.rows if n not in self._seen]
-            for name in vanished:
-                del self.rows[name]
-                self._search.pop(name, None)
-                self._times.pop(name, None)
-                self._all_cells.pop(name, None)
-        self._apply(now, added=added, updated=updated, vanished=vanished, resort=changed_sort)
-        if message.done:
-            self._fetching = False
-            self._loaded_once = True
-            self._last_ok_ms = now
-            self._error = None
-            self.banner.clear()
+        jump = message.purpose in ("home", "end")
+        if jump:
+            if message.jump != self._jump:
+                self.listing.learn(message.page, message.next_cursor)
+                return
+            self._walking = None
+            self._reset_view()
+        elif message.view != self._view_gen or not self._fits(message):
+            # From before a jump, or no longer next to the window: keep the cursor only.
+            self._inflight.discard(message.page)
+            self.listing.learn(message.page, message.next_cursor)
+            if message.purpose == "refresh" and message.last:
+                self._refreshing = False  # the pass is over; the next tick may start one
+            return
+        self._inflight.discard(message.page)
+        self._apply_page(message)
+        if jump:
+            self.table.move_cursor(row=0 if message.purpose == "home" else self.table.row_count - 1)
+            if message.purpose == "home":
+                self.table.scroll_to(y=0, animate=False, immediate=True)
+        if message.purpose == "refresh" and message.last:
+            self._refreshing = False
             self.refresh_count += 1
             self.last_refresh_s = time.perf_counter() - self._pass_started
+        if message.purpose == "refresh" or jump:
+            self._last_ok_ms = self.now_ms()
+            self._error = None
+            self.banner.clear()
+        self._update_summary()
+        self._schedule_prefetch()
+
+    def _fits(self, message: InventoryPage) -> bool:
+        """A scrolling page still extends the window at its end, and what it pushes
+        out of the window is not the cursor's page."""
+        if message.purpose not in ("next", "prev"):
+            return True
+        lo, hi = self.listing.lo, self.listing.hi
+        if lo is None or hi is None:
+            return False
+        key = cursor_key(self.table)
+        here = self.listing.page_of.get(key) if key else None
+        full = hi - lo + 1 >= self.window_pages
+        if message.purpose == "next":
+            return message.page == hi + 1 and not (full and here == lo)
+        return message.page == lo - 1 and not (full and here == hi)
+
+    def _apply_page(self, message: InventoryPage) -> None:
+        now = self.now_ms()
+        names = [r["name"] for r in message.rows]
+        result = self.listing.put(
+            message.page, names, message.next_cursor, next_follows=message.next_follows
+        )
+        added, updated, resort = self._ingest(message.rows, now)
+        self._forget(result.vanished)
+        self._apply(now, added=added, updated=updated, vanished=result.vanished, resort=resort)
+
+    def _reset_view(self) -> None:
+        """Drop the held rows (a jump); the cursors stay known."""
+        self._view_gen += 1
+        self._inflight.clear()
+        self._forget(self.listing.reset())
+        self.table.clear()
+        self._cells = {}
+
+    @on(WalkStep)
+    def _on_walk_step(self, message: WalkStep) -> None:
+        if message.listing != self._listing_gen or self._walking is None:
+            return
+        self.listing.learn(message.page, message.next_cursor)
+        self._walking += 1
         self._update_summary()
 
     @on(InventoryFailed)
     def _on_failed(self, message: InventoryFailed) -> None:
-        if message.generation != self._generation:
+        if message.listing != self._listing_gen:
             return
-        self._fetching = False
+        if message.purpose == "refresh":
+            self._refreshing = False
+        if message.purpose == "end":
+            self._walking = None
+        self._inflight.discard(message.page)
         self._error = describe_error(message.error)
         if self._last_ok_ms is None:
             self.banner.show(f"no data yet — {self._error}")
@@ -247,177 +390,186 @@ class InventoryScreen(DashboardScreen):
             self.banner.show(f"stale since {clock_time(self._last_ok_ms)} UTC — {self._error}")
         self._update_summary()
 
-    # -- applying data to the table ---------------------------------------------------
+    @on(SummaryLoaded)
+    def _on_summary(self, message: SummaryLoaded) -> None:
+        self.summary = message.summary
+        self._summary_error = None
+        self._update_summary()
 
-    def _matches(self, name: str) -> bool:
-        return not self.filter_text or self.filter_text in self._search.get(name, name.lower())
+    @on(SummaryFailed)
+    def _on_summary_failed(self, message: SummaryFailed) -> None:
+        error = message.error
+        if isinstance(error, LayerAPIError) and error.status == 404:
+            self._summary_error = "this backend has no /v2/namespaces/summary"
+        else:
+            self._summary_error = describe_error(error)[:80]
+        self._update_summary()
 
-    def _ordered(self, names: list[str] | None = None) -> list[str]:
-        key = sort_key(self.sort_column)
-        pool = self.rows if names is None else names
-        return sorted(
-            (n for n in pool if n in self.rows and self._matches(n)),
-            key=lambda n: key(self.rows[n]),
-            reverse=self.sort_reverse,
-        )
+    # -- paging as the user moves -----------------------------------------------------
 
-    def _apply(
-        self, now: int, *, added: list[str], updated: list[str], vanished: list[str], resort: bool
-    ) -> None:
-        """Bring the table in line with ``self.rows`` touching as little as possible."""
+    def _scrolled(self, _value: float) -> None:
+        self._schedule_prefetch()
+
+    @on(DataTable.RowHighlighted, "#inventory")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._schedule_prefetch()
+        self._update_summary()
+
+    def _schedule_prefetch(self) -> None:
+        """Check once the table has settled: a rebuild passes through row 0 on its way
+        back to the cursor, which must not look like the user nearing the start."""
+        if not self._prefetch_pending:
+            self._prefetch_pending = True
+            self.call_after_refresh(self._maybe_prefetch)
+
+    def _maybe_prefetch(self) -> None:
+        """Read the next (previous) page when the view nears the last (first) loaded row."""
+        self._prefetch_pending = False
+        if self.frozen or not self.listing.pages or not self.is_mounted:
+            return
         table = self.table
-        anchor = self._anchor()
-        to_add = [n for n in added if self._matches(n) and n not in self._cells]
-        to_remove = [n for n in vanished if n in self._cells]
-        if len(to_remove) > REBUILD_THRESHOLD:
-            # remove_row is O(rows) each; one rebuild is cheaper than many removals.
-            self._rebuild(now)
-            self._restore(anchor)
+        lo, hi = self.listing.lo, self.listing.hi
+        assert lo is not None and hi is not None
+        margin = max(1, self.page_size // 2)
+        height = table.scrollable_content_region.height
+        top = int(table.scroll_y)
+        bottom = top + height
+        last = table.row_count - 1
+        near_end = last - max(bottom, table.cursor_row) < margin
+        near_start = min(top, table.cursor_row) < margin
+        if near_end and self.listing.end != hi and self.listing.known(hi + 1):
+            self._request(hi + 1, "next")
+        elif near_start and lo > 0 and self.listing.known(lo - 1):
+            self._request(lo - 1, "prev")
+
+    # -- jumps ------------------------------------------------------------------------
+
+    def action_jump_home(self) -> None:
+        self._cancel_walk()
+        if self.frozen or self.listing.lo == 0:
+            self.table.move_cursor(row=0)
+            self.table.scroll_to(y=0, animate=False, immediate=True)
             return
-        for name in to_remove:
-            table.remove_row(name)
-            del self._cells[name]
-        for name in updated:
-            cells = self._cells.get(name)
-            if cells is None:
-                continue
-            new = self._cells_for(name, now, fresh=True)
-            for col, value in new.items():
-                if value.plain != cells[col].plain or value.style != cells[col].style:
-                    table.update_cell(name, col, value)
-            self._cells[name] = new
-        self._add_rows(to_add, now)
-        if to_add or resort:
-            self._sort_table()
-        if to_add or to_remove or resort:
-            self._restore(anchor)
+        self._jump += 1
+        self._request(0, "home")
 
-    def _add_rows(self, names: list[str], now: int) -> None:
-        if not names:
+    def action_jump_end(self) -> None:
+        end = self.listing.end
+        if self.frozen or (end is not None and end in self.listing.pages):
+            self.table.move_cursor(row=max(0, self.table.row_count - 1))
             return
-        self._fit_name_column(names)
-        batch = []
-        for name in names:
-            cells = self._cells_for(name, now)
-            self._cells[name] = cells
-            batch.append((name, [cells[k] for k in COLUMN_KEYS]))
-        self.table.add_keyed_rows(batch)
+        if self._walking is not None:
+            return  # already on its way
+        self._jump += 1
+        if end is not None and self.listing.known(end):
+            self._request(end, "end")
+            return
+        k = self.listing.last_known
+        self._walking = 0
+        self._walk(
+            self._listing_gen, k, self.listing.cursor(k), self._jump, self.prefix, self.state
+        )
+        self._update_summary()
 
-    def _cells_for(self, name: str, now: int, *, fresh: bool = False) -> dict[str, Text]:
-        """Display cells of a row, cached across filter changes (hidden rows too)."""
-        cells = None if fresh else self._all_cells.get(name)
-        if cells is None:
-            cells = self._all_cells[name] = row_cells(self.rows[name], now)
-        return cells
+    def _cancel_walk(self) -> None:
+        if self._walking is not None:
+            self.workers.cancel_group(self, "inventory-walk")
+            self._walking = None
+            self._jump += 1
+            self._update_summary()
 
-    def _rebuild(self, now: int) -> None:
+    # -- server-side filters ----------------------------------------------------------
+
+    def _new_listing(self) -> None:
+        """A new prefix or state: a listing of its own, from its first page."""
+        self._cancel_walk()
+        self._listing_gen += 1
+        self._forget(self.listing.reset())
+        self.listing = PagedListing(self.page_size, self.window_pages)
+        self._view_gen += 1
+        self._inflight.clear()
         self.table.clear()
         self._cells = {}
-        self._add_rows(self._ordered(), now)
+        self.workers.cancel_group(self, "inventory-refresh")
+        self.action_refresh()
 
-    def _sort_table(self) -> None:
-        key = sort_key(self.sort_column)
-        rows = self.rows
-        self.table.sort("name", key=lambda name: key(rows[str(name)]), reverse=self.sort_reverse)
-
-    def _fit_name_column(self, adding: list[str]) -> None:
-        """Widen the name column (up to 40) for rows about to be added."""
-        column = self.table.columns.get(ColumnKey("name"))
-        if column is None or not adding:
+    def set_prefix(self, prefix: str) -> None:
+        if prefix == self.prefix:
             return
-        width = max(column.width, min(max(len(n) for n in adding), 40))
-        if width != column.width:
-            self.table.set_column("name", width=width)
-            self.on_resize()
+        self.prefix = prefix
+        self._new_listing()
 
-    def _anchor(self) -> tuple[str, int] | None:
-        """The cursor's namespace and its line within the viewport."""
-        table = self.table
-        key = cursor_key(table)
-        if key is None:
+    def set_state(self, state: str | None) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        if state == self.state:
+            return
+        self.state = state
+        self._new_listing()
+
+    def action_cycle_state(self) -> None:
+        self.set_state(STATES[(STATES.index(self.state) + 1) % len(STATES)])
+
+    def action_show_state(self, state: str) -> None:
+        self.set_state(state or None)
+
+    # -- the header -------------------------------------------------------------------
+
+    def _total(self) -> int | None:
+        exact = self.listing.approx_total()
+        if exact is not None:
+            return exact
+        if self.summary is None or self.prefix:
             return None
-        return key, table.cursor_row - int(table.scroll_y)
-
-    def _restore(self, anchor: tuple[str, int] | None) -> None:
-        table = self.table
-        if anchor is None or table.row_count == 0:
-            return
-        name, offset = anchor
-        try:
-            index = table.get_row_index(name)
-        except RowDoesNotExist:
-            index = min(table.cursor_row, table.row_count - 1)
-        table.move_cursor(row=index, scroll=False)
-        table.scroll_to(y=max(0, index - offset), animate=False, immediate=True)
+        field = STATE_TOTAL.get(self.state or "", "namespaces")
+        value = self.summary.get(field)
+        return int(value) if isinstance(value, int) else None
 
     def _update_summary(self) -> None:
-        rows = self.rows.values()
-        total_rows = sum(int(r.get("row_count") or 0) for r in rows)
-        total_bytes = sum(int(r.get("size_bytes") or 0) for r in rows)
-        unstable = sum(1 for r in rows if not r.get("is_stable"))
-        errors = sum(1 for r in rows if r.get("metadata_error"))
-        head = f"{len(self.rows):,} namespaces"
-        if self.filter_text or self.prefix:
-            head += f" ({len(self._cells):,} shown)"
-        parts = [
-            head,
-            f"{human_count(total_rows)} rows",
-            human_bytes(total_bytes),
-            f"{unstable:,} unstable",
-        ]
-        if errors:
-            parts.append(f"{errors} !")
-        if self._error and self._last_ok_ms is not None:
-            parts.append(f"stale since {clock_time(self._last_ok_ms)}")
-        elif self._last_ok_ms is not None:
-            parts.append(f"refreshed {clock_time(self._last_ok_ms)} UTC")
-        elif self._fetching:
-            parts.append("loading…")
-        if self.prefix:
-            parts.append(f"prefix={self.prefix}")
-        if self.filter_text:
-            parts.append(f"filter={self.filter_text}")
-        summary = self.query_one("#summary", Static)
-        summary.update(" · ".join(parts))
-        summary.set_class(self._error is not None, "stale")
-
-    def _update_headers(self) -> None:
-        """Show the sort column and direction in the header, k9s-style."""
-        arrow = " ▼" if self.sort_reverse else " ▲"
-        for key, label, _ in COLUMNS:
-            if key == "shadow" and self._compact:
-                label = "S"
-            self.table.set_column(
-                key, label=Text(label + (arrow if key == self.sort_column else ""))
-            )
-
-    def _labels_room(self) -> int:
-        table = self.table
-        others = sum(
-            c.get_render_width(table) for k, c in table.columns.items() if k != ColumnKey("labels")
+        if not self.is_mounted:
+            return
+        key = cursor_key(self.table)
+        position = self.listing.position(key) if key else None
+        partial = self._partial()
+        sort = None
+        if self.sort_column != "name" or self.sort_reverse:
+            sort = f"{self.sort_column} {'▼' if self.sort_reverse else '▲'}"
+        status, stale = status_text(
+            self._last_ok_ms, self._error, self._refreshing or bool(self._inflight)
         )
-        return self.size.width - others - 2 * table.cell_padding - 2
+        view = ViewState(
+            row=None if position is None or self.frozen else position + 1,
+            total=self._total(),
+            loaded=len(self.rows),
+            shown=len(self._cells),
+            state=self.state,
+            prefix=self.prefix,
+            filter_text=self.filter_text,
+            sort=sort,
+            frozen=partial,
+            walking=self._walking,
+            status=status,
+            stale=stale,
+        )
+        width = max(20, self.size.width - 2)
+        text = pack([summary_parts(self.summary, self._summary_error), view_parts(view)], width)
+        if text == self._header:
+            return
+        lines = text.plain.count("\n")
+        summary = self.query_one("#summary", Static)
+        # A re-layout repaints the whole screen: only when the header's height changes.
+        summary.update(text, layout=lines != self._header_lines)
+        summary.set_class(self._error is not None, "stale")
+        self._header, self._header_lines = text, lines
 
     def on_resize(self) -> None:
-        """Give the labels column whatever width the others leave.
-
-        In a narrow terminal (80 columns) the shadow column shrinks to one cell so
-        the labels still show and the table never scrolls sideways.
-        """
-        full_room = self._labels_room() - (SHADOW_SAVING if self._compact else 0)
-        compact = full_room < 16
-        if compact != self._compact:
-            self._compact = compact
-            self.table.set_column("shadow", width=1 if compact else 6)
-            self._update_headers()
-        width = max(5, min(80, self._labels_room()))
-        self.table.set_column("labels", width=width)
+        self._fit_columns()
+        self._update_summary()
 
     # -- actions ----------------------------------------------------------------------
 
     def selected_namespace(self) -> str | None:
-        anchor = self._anchor()
-        return anchor[0] if anchor else None
+        return cursor_key(self.table)
 
     def action_open(self) -> None:
         name = self.selected_namespace()
@@ -436,7 +588,7 @@ class InventoryScreen(DashboardScreen):
             self.dashboard.open_namespace(name, new_snapshot=True)
 
     def action_filter(self) -> None:
-        self._open_input("filter", self.filter_text, "filter: name or label…")
+        self._open_input("filter", self.filter_text, "filter: name or label (loaded rows)…")
 
     def action_prefix(self) -> None:
         self._open_input("prefix", self.prefix, "prefix sent to the API (Enter to apply)…")
@@ -474,43 +626,19 @@ class InventoryScreen(DashboardScreen):
             if self._filter_timer is not None:
                 self._filter_timer.stop()
             self.set_filter(event.value)
-        if not box.value:
-            box.add_class("-hidden")
-        if self._input_mode == "prefix":
+        if not box.value or self._input_mode == "prefix":
             box.add_class("-hidden")
         self.table.focus()
 
     def set_filter(self, text: str) -> None:
-        """Show only rows whose name or labels contain ``text`` (case-insensitive)."""
+        """Show only loaded rows whose name or labels contain ``text`` (case-insensitive)."""
         text = text.strip().lower()
         if text == self.filter_text:
             return
         self.filter_text = text
-        anchor = self._anchor()
-        wanted = {n for n in self.rows if self._matches(n)}
-        current = set(self._cells)
-        to_remove = current - wanted
-        to_add = wanted - current
-        if len(to_add) + len(to_remove) > REBUILD_THRESHOLD:
-            self._rebuild(self.now_ms())
-        else:
-            for name in to_remove:
-                self.table.remove_row(name)
-                del self._cells[name]
-            self._add_rows(sorted(to_add), self.now_ms())
-            if to_add:
-                self._sort_table()
-        self._restore(anchor)
-        if anchor is None or anchor[0] not in self._cells:
-            self.table.move_cursor(row=0)
+        self._refilter(self.now_ms())
         self._update_summary()
-
-    def set_prefix(self, prefix: str) -> None:
-        if prefix == self.prefix:
-            return
-        self.prefix = prefix
-        self.action_refresh()
-        self._update_summary()
+        self._schedule_prefetch()
 
     def set_sort(self, column: str, reverse: bool | None = None) -> None:
         if reverse is None:
@@ -522,6 +650,7 @@ class InventoryScreen(DashboardScreen):
         self._sort_table()
         self._restore(anchor)
         self._update_summary()
+        self._schedule_prefetch()
 
     def action_sort_next(self) -> None:
         idx = SORTABLE.index(self.sort_column)
@@ -540,16 +669,33 @@ class InventoryScreen(DashboardScreen):
         if event.column_key.value in SORTABLE:
             self.set_sort(str(event.column_key.value))
 
+    def row_index(self, name: str) -> int | None:
+        try:
+            return self.table.get_row_index(name)
+        except RowDoesNotExist:
+            return None
+
     def commands(self) -> list[tuple[str, str, str]]:
         cmds = [
             ("Open namespace", "Open the highlighted namespace", "open"),
-            ("Filter namespaces", "Filter rows by name or label as you type", "filter"),
+            ("Filter namespaces", "Filter the loaded rows by name or label as you type", "filter"),
             ("Prefix filter", "List only namespaces with this prefix (sent to the API)", "prefix"),
-            ("Clear filter", "Show every namespace again", "clear_filter"),
-            ("Refresh inventory", "Fetch the listing now", "refresh"),
+            ("Clear filter", "Show every loaded namespace again", "clear_filter"),
+            ("Refresh inventory", "Re-read the rows on screen and the summary", "refresh"),
             ("New snapshot", "Create a snapshot job for the highlighted namespace", "new_snapshot"),
             ("Reverse sort", "Flip the sort order", "sort_reverse"),
+            ("First row", "Jump to the start of the listing", "jump_home"),
+            ("Last row", "Jump to the end of the listing", "jump_end"),
+            ("Show all namespaces", "Drop the state filter", "show_state('')"),
         ]
+        for state in STATES[1:]:
+            cmds.append(
+                (
+                    f"Show {STATE_TOTAL[str(state)]} namespaces",
+                    f"List only namespaces in state {state} (sent to the API)",
+                    f"show_state('{state}')",
+                )
+            )
         for key, label, _ in COLUMNS[1:]:
             cmds.append(
                 (f"Sort by {label.lower()}", f"Sort the inventory by {label}", f"sort_by('{key}')")

@@ -69,6 +69,15 @@ class FixedWidthTable(NavTable):
             width + self._row_label_column_width, self._total_row_height + header
         )
 
+    def sync_dimensions(self) -> None:
+        """Apply pending size changes now instead of on idle, so a ``scroll_to`` right
+        after rows were added (or the table rebuilt) is not clamped to the old height."""
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
+
     def add_keyed_rows(self, rows: Iterable[tuple[str, Iterable[Any]]]) -> int:
         """Append many single-line rows at once; returns how many were added.
 

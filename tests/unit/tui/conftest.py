@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -33,9 +34,11 @@ def fake() -> FakeLayerClient:
 
 @pytest.fixture
 def make_app(fake: FakeLayerClient) -> Callable[..., LayerDashboard]:
-    def build(client: FakeLayerClient | None = None, refresh_s: float = 60.0) -> LayerDashboard:
+    def build(
+        client: FakeLayerClient | None = None, refresh_s: float = 60.0, **kw: Any
+    ) -> LayerDashboard:
         return LayerDashboard(
-            client or fake, refresh_s=refresh_s, clock=lambda: payloads.NOW_MS / 1000
+            client or fake, refresh_s=refresh_s, clock=lambda: payloads.NOW_MS / 1000, **kw
         )
 
     return build

@@ -27,6 +27,8 @@ def ns_row(name: str, **over: Any) -> dict[str, Any]:
         "last_write_ms": NOW_MS - 4000,
         "shadow": False,
         "labels": {},
+        "observed_ms": NOW_MS - 3000,
+        "index_stuck_since_ms": None,
     }
     row.update(over)
     return row
@@ -43,6 +45,8 @@ NAMESPACES: list[dict[str, Any]] = [
         cache_state={"state": "warming", "warm_inflight": True},
         last_write_ms=NOW_MS - 2000,
         labels={"team": "commerce"},
+        observed_ms=NOW_MS - 1000,
+        index_stuck_since_ms=NOW_MS - 720_000,
     ),
     ns_row(
         "users",
@@ -59,6 +63,7 @@ NAMESPACES: list[dict[str, Any]] = [
         stable_as_of_ms=None,
         is_stable=False,
         cache_state={"state": "cold", "warm_inflight": False},
+        observed_ms=NOW_MS - 95_000,
         metadata_error="upstream metadata call failed: 504 gateway timeout",
     ),
     ns_row(
@@ -260,4 +265,20 @@ REAL_ACTIVITY: dict[str, Any] = {
         }
     ],
     "next_cursor": None,
+}
+
+# GET /v2/namespaces/summary as SCALE_CONTRACT.md agrees it (the route is being built on
+# another branch): replace with a captured real response once it is on main.
+CONTRACT_SUMMARY: dict[str, Any] = {
+    "namespaces": 1_000_000,
+    "rows": 2_500_000_000_000,
+    "bytes": 1_280_000_000_000_000,
+    "unstable": 30_000,
+    "stuck": 10_000,
+    "errored": 10_000,
+    "dirty": 12,
+    "sweep": {"max_ms": 3_600_000, "cycle_ms": 1_800_000, "stretch": 1.0},
+    "upstream": {"calls_per_s": 42.0, "max_rps": 100.0, "backoff_until_ms": None},
+    "shards": [{"shard": 0, "holder": "host-a:1234", "expires_ms": 1_795_435_531_857}],
+    "as_of_ms": 1_795_435_531_857,
 }

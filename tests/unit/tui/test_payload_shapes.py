@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.unit.tui import payloads
 from tests.unit.tui.conftest import make_client
+from tui.fake import many
 from tui.widgets.histogram import render_diff
 from tui.widgets.jobs import job_status
 
@@ -33,6 +34,8 @@ def test_listing_and_metadata_shapes() -> None:
         "last_write_ms",
         "shadow",
         "labels",
+        "observed_ms",
+        "index_stuck_since_ms",
     ]
     assert keys(rows["products"]) == row_keys
     assert keys(rows["broken-ns"]) == [*row_keys, "metadata_error"]  # degraded, kept
@@ -41,6 +44,24 @@ def test_listing_and_metadata_shapes() -> None:
     assert keys(meta["layer"]) == ["stable_as_of", "is_stable", "cache_state"]
     assert "encryption" in meta and meta["schema"]["category"]["filterable"] is True
     assert meta["created_at"].endswith("Z") and "." in meta["created_at"]
+
+
+def test_generated_rows_and_summary_shapes() -> None:
+    fake = make_client()
+    canned = {r["name"]: r for r in fake.list_namespaces(page_size=10)["namespaces"]}
+    gen = many(1000).list_namespaces(page_size=1000)["namespaces"]
+    plain = next(r for r in gen if "metadata_error" not in r)
+    degraded = next(r for r in gen if "metadata_error" in r)
+    assert keys(plain) == keys(canned["products"])
+    assert keys(degraded) == keys(canned["broken-ns"])
+    summary = fake.summary()
+    contract = payloads.CONTRACT_SUMMARY
+    assert keys(summary) == keys(contract)
+    for name in ("sweep", "upstream"):
+        assert keys(summary[name]) == keys(contract[name])
+    assert keys(summary["shards"][0]) == keys(contract["shards"][0])
+    for name, value in contract.items():
+        assert type(summary[name]) is type(value), name
 
 
 def test_body_history_and_diff_shapes() -> None:

@@ -11,8 +11,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from tests.unit.tui import payloads
 from tests.unit.tui.helpers import settle
 from tui.app import LayerDashboard
+from tui.fake import many
 
 SIZE = (100, 30)
 
@@ -29,6 +31,41 @@ def test_inventory_screen_80x24(snap_compare: Any, make_app: Callable[..., Layer
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_inventory_screen_120x40(
+    snap_compare: Any, make_app: Callable[..., LayerDashboard]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_inventory_million_80x24(
+    snap_compare: Any, make_app: Callable[..., LayerDashboard]
+) -> None:
+    """A million namespaces (the fake's lazy listing): summary header, one page loaded."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    app = make_app(many(1_000_000, now_ms=payloads.NOW_MS))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_inventory_million_stuck_120x40(
+    snap_compare: Any, make_app: Callable[..., LayerDashboard]
+) -> None:
+    """``f f``: the server-side state filter on stuck namespaces."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("f", "f")
+        await settle(pilot)
+
+    app = make_app(many(1_000_000, now_ms=payloads.NOW_MS))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
 
 def test_namespace_screen(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
