@@ -128,8 +128,9 @@ def _id_bounds(f: Any, kind: type | None) -> tuple[Any, bool, Any, bool, list[An
             hi, hi_incl = v, op == "Lte"
         elif op == "Eq" and fits(v):
             exact = [v] if exact is None else [x for x in exact if x == v]
-        elif op == "In" and isinstance(v, list):
-            vals = sorted({x for x in v if fits(x)})
+        elif op == "In" and isinstance(v, list) and all(fits(x) for x in v):
+            # (a value of another type may still match, e.g. 1.0 equals id 1: then scan)
+            vals = sorted(set(v))
             exact = vals if exact is None else [x for x in exact if x in set(vals)]
     return lo, lo_incl, hi, hi_incl, exact
 
