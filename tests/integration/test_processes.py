@@ -1,5 +1,8 @@
 """Several real processes sharing one KV store and one object store: gunicorn workers and
-watchers, lease failover after kill -9, fencing of a paused leader, graceful shutdown."""
+watchers, lease failover after kill -9, fencing of a paused leader, graceful shutdown.
+
+Each runs on every KV backend (``tests/fixtures/kv.py``): SQLite always, Aerospike when
+``LAYER_TEST_AEROSPIKE`` names a server (each test with a set prefix of its own)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import requests
 
 from backend.lease import KEY, SET
 from backend.stores.registry import open_kv
+from tests.fixtures.kv import kv_url
 from tests.fixtures.net import free_port, wait_for
 from tests.integration.helpers import wait_index, write_docs
 
@@ -58,10 +62,16 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     ps.stop_all()
 
 
-def _env(tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def kv(kv_backend: str, tmp_path: Path) -> str:
+    """The ``LAYER_KV`` every process of the test shares (one URL per backend)."""
+    return kv_url(kv_backend, tmp_path)
+
+
+def _env(kv: str, tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str, str]:
     return {
         "TURBOPUFFER_BASE_URL": upstream,
-        "LAYER_KV": f"sqlite://{tmp / 'kv.sqlite'}",
+        "LAYER_KV": kv,
         "LAYER_OBJECT_STORE": object_store,
         "LAYER_WATCH_INTERVAL_MS": "300",
         "LAYER_LEASE_TTL_MS": "2000",
@@ -71,13 +81,17 @@ def _env(tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str,
     }
 
 
-def _lease(tmp: Path) -> dict[str, Any] | None:
-    rec = open_kv(f"sqlite://{tmp / 'kv.sqlite'}").get(SET, KEY)
+def _lease(kv: str) -> dict[str, Any] | None:
+    store = open_kv(kv)
+    try:
+        rec = store.get(SET, KEY)
+    finally:
+        store.close()
     return None if rec is None else rec.value
 
 
-def _holder_pid(tmp: Path) -> int | None:
-    lease = _lease(tmp)
+def _holder_pid(kv: str) -> int | None:
+    lease = _lease(kv)
     if lease is None or lease.get("expires_ms", 0) < time.time() * 1000:
         return None
     return int(str(lease["holder"]).split(":")[1])
@@ -114,12 +128,12 @@ def _watcher(procs: Procs, env: dict[str, str], name: str) -> subprocess.Popen[b
 
 
 def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
-    procs, emulator_factory, tmp_path, s3_url
+    procs, emulator_factory, tmp_path, s3_url, kv
 ) -> None:
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": i, "color": ["red", "blue"][i % 2]} for i in range(100)])
     wait_index(emu.url, "shop")
-    env = _env(tmp_path, emu.url, s3_url())
+    env = _env(kv, tmp_path, emu.url, s3_url())
     url = _gunicorn(procs, env, workers=2)
 
     pids = set()
@@ -159,14 +173,14 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     a = _watcher(procs, env, "watcher-a")
     b = _watcher(procs, env, "watcher-b")
     wait_for(
-        lambda: _holder_pid(tmp_path) in (a.pid, b.pid),
+        lambda: _holder_pid(kv) in (a.pid, b.pid),
         timeout=20,
         what="a watcher to take the lease",
     )
-    leader = _holder_pid(tmp_path)
+    leader = _holder_pid(kv)
     for _ in range(10):
         time.sleep(0.2)
-        assert _holder_pid(tmp_path) == leader
+        assert _holder_pid(kv) == leader
     # the watcher writes the chronology: stable + facets configured → one snapshot
     wait_for(
         lambda: any(
@@ -182,7 +196,7 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     standby = b if leader == a.pid else a
     killed_at = time.monotonic()
     os.kill(leader, signal.SIGKILL)
-    wait_for(lambda: _holder_pid(tmp_path) == standby.pid, timeout=10, what="failover")
+    wait_for(lambda: _holder_pid(kv) == standby.pid, timeout=10, what="failover")
     assert time.monotonic() - killed_at < 2.0 + 1.5  # TTL plus one tick and slack
 
     # metrics are served and merged across workers
@@ -208,35 +222,55 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     assert rec["status"] == 200 and rec["request_id"] == "trace-me-42"
 
 
-def test_paused_leader_is_fenced(procs, emulator_factory, tmp_path) -> None:
+def test_paused_leader_is_fenced(procs, emulator_factory, tmp_path, kv) -> None:
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": 1, "color": "red"}])
-    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
+    env = _env(kv, tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
     a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _holder_pid(tmp_path) == a.pid, timeout=20, what="a to lead")
+    wait_for(lambda: _holder_pid(kv) == a.pid, timeout=20, what="a to lead")
     b = _watcher(procs, env, "watcher-b")
     os.kill(a.pid, signal.SIGSTOP)
     wait_for(
-        lambda: _holder_pid(tmp_path) == b.pid, timeout=10, what="b to take over from paused a"
-    )
+        lambda: _holder_pid(kv) == b.pid, timeout=30, what="b to take over from paused a"
+    )  # b starts first
     os.kill(a.pid, signal.SIGCONT)
     for _ in range(10):
         time.sleep(0.3)
-        assert _holder_pid(tmp_path) == b.pid
+        assert _holder_pid(kv) == b.pid
     a.terminate()
     a.wait(15)
     log = (tmp_path / "watcher-a.log").read_text()
     assert "lease lost" in log
 
 
-def test_sigterm_releases_the_lease(procs, emulator_factory, tmp_path) -> None:
+def test_sigterm_releases_the_lease(procs, emulator_factory, tmp_path, kv) -> None:
     emu = emulator_factory()
-    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_LEASE_TTL_MS="60000")
+    env = _env(kv, tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_LEASE_TTL_MS="60000")
     a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _holder_pid(tmp_path) == a.pid, timeout=20, what="a to lead")
+    wait_for(lambda: _holder_pid(kv) == a.pid, timeout=20, what="a to lead")
     b = _watcher(procs, env, "watcher-b")
     time.sleep(0.5)
     a.terminate()
     assert a.wait(15) == 0
     # with a 60 s TTL, only the release lets b take over this fast
-    wait_for(lambda: _holder_pid(tmp_path) == b.pid, timeout=5, what="b to lead after a released")
+    # (20 s: b may still be starting on a loaded machine; well within the 60 s TTL)
+    wait_for(lambda: _holder_pid(kv) == b.pid, timeout=20, what="b to lead after a released")
+
+
+def test_three_watchers_one_leader_through_two_kills(procs, emulator_factory, tmp_path, kv) -> None:
+    emu = emulator_factory(index_lag_ms=50)
+    write_docs(emu.url, "shop", [{"id": 1, "color": "red"}])
+    env = _env(kv, tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
+    alive = {p.pid: p for p in (_watcher(procs, env, f"watcher-{n}") for n in "abc")}
+    for _ in range(2):
+        wait_for(lambda: _holder_pid(kv) in alive, timeout=20, what="a watcher to lead")
+        leader = _holder_pid(kv)
+        for _ in range(5):
+            time.sleep(0.2)
+            assert _holder_pid(kv) == leader  # the others stand by
+        assert leader is not None
+        killed_at = time.monotonic()
+        os.kill(leader, signal.SIGKILL)
+        alive.pop(leader).wait(5)
+        wait_for(lambda: _holder_pid(kv) in alive, timeout=10, what="failover")
+        assert time.monotonic() - killed_at < 2.0 + 1.5  # TTL plus one tick and slack
