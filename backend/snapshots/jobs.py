@@ -170,6 +170,9 @@ class JobRunner:
                 rj.heartbeat()
             except StoreError as exc:
                 log.warning("job heartbeat failed", extra={"job_id": rj.id, "error": str(exc)})
+                continue
+            if rj.job.get("status") != "running":
+                self.running.pop(rj.id, None)  # a final state the store missed: now saved
 
     def new_job(self, ns: str, kind: str, **fields: Any) -> dict[str, Any]:
         now = now_ms()
@@ -197,33 +200,34 @@ class JobRunner:
         self.scheduler.add_job(self._run, args=[rj, body], id=f"job-{rj.id}")
         return public_view(job)
 
+    def _fail(self, rj: RunningJob, code: str, message: str) -> None:
+        try:
+            rj.update(
+                force=True,
+                status="failed",
+                finished_at=iso_from_ms(now_ms()),
+                error={"code": code, "message": message},
+            )
+        except StoreError as exc:
+            # The KV store is down: the record still reads "running". The job stays in
+            # ``running`` so the heartbeat writes its failure once the store is back.
+            log.warning("job failure not saved yet", extra={"job_id": rj.id, "error": str(exc)})
+            return
+        self.running.pop(rj.id, None)
+
     def _run(self, rj: RunningJob, body: JobFn) -> None:
         try:
             body(rj)
         except LayerError as exc:
-            rj.update(
-                force=True,
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": exc.code, "message": exc.message},
-            )
+            self._fail(rj, exc.code, exc.message)
         except StoreError as exc:
-            rj.update(
-                force=True,
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": "store_unavailable", "message": str(exc)},
-            )
+            self._fail(rj, "store_unavailable", str(exc))
         except Exception as exc:
             log.exception("job failed", extra={"job_id": rj.id})
-            rj.update(
-                force=True,
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:500]},
-            )
-        finally:
+            self._fail(rj, "internal", f"{type(exc).__name__}: {exc}"[:500])
+        else:
             self.running.pop(rj.id, None)
+        finally:
             metrics.JOBS.labels(
                 rj.job.get("kind", "snapshot"), rj.job.get("status", "unknown")
             ).inc()
@@ -246,6 +250,9 @@ class JobRunner:
         threading.Thread(target=wait, daemon=True).start()
         done.wait(grace_s)
         for rj in list(self.running.values()):
+            if rj.job.get("status") != "running":
+                rj.heartbeat()  # a failure the store missed: one more try
+                continue
             rj.update(
                 force=True,
                 status="failed",

@@ -1,4 +1,5 @@
-"""Watcher transitions and the lease, against the emulator and a real SQLite KV."""
+"""Watcher transitions and the lease, against the emulator and a real SQLite KV (the lease
+tests on every KV backend: Aerospike too when ``LAYER_TEST_AEROSPIKE`` is set)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from backend.stores.registry import open_kv
 from backend.upstream import Upstream
 from backend.watcher import Watcher
 from common.settings import Settings
+from tests.fixtures.kv import kv_url
 from tests.integration.helpers import set_faults, wait_index, write_docs
 
 
 def _watcher(url: str, kv_path, **overrides) -> Watcher:
+    """A watcher over a KV store: a SQLite file's path, or any ``LAYER_KV`` URL."""
     settings = Settings.from_env({}, turbopuffer_base_url=url, upstream_retries=0, **overrides)
-    kv = open_kv(f"sqlite://{kv_path}")
+    kv = open_kv(kv_path if isinstance(kv_path, str) else f"sqlite://{kv_path}")
     return Watcher(
         settings, Upstream(settings), FreshnessStore(kv), Lease(kv, settings.lease_ttl_ms)
     )
@@ -80,11 +83,12 @@ def test_tick_survives_a_failed_listing(emulator_factory, tmp_path) -> None:
     assert r.leader and r.list_error and r.namespaces == 0
 
 
-def test_two_watchers_one_kv_exactly_one_active(emulator_factory, tmp_path) -> None:
+def test_two_watchers_one_kv_exactly_one_active(emulator_factory, tmp_path, kv_backend) -> None:
     emu = emulator_factory(index_lag_ms=10)
     write_docs(emu.url, "ns", [{"id": 1}])
-    a = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
-    b = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000)
+    kv = kv_url(kv_backend, tmp_path)
+    a = _watcher(emu.url, kv, lease_ttl_ms=1000)
+    b = _watcher(emu.url, kv, lease_ttl_ms=1000)
     results = [(a.tick().leader, b.tick().leader) for _ in range(5)]
     assert all(x != y for x, y in results)
     assert {x for x, _ in results} == {True}
@@ -95,10 +99,11 @@ def test_two_watchers_one_kv_exactly_one_active(emulator_factory, tmp_path) -> N
     assert a.lease.still_held() is False and b.lease.still_held() is True
 
 
-def test_release_hands_over_at_once(emulator_factory, tmp_path) -> None:
+def test_release_hands_over_at_once(emulator_factory, tmp_path, kv_backend) -> None:
     emu = emulator_factory()
-    a = _watcher(emu.url, tmp_path / "kv.sqlite")
-    b = _watcher(emu.url, tmp_path / "kv.sqlite")
+    kv = kv_url(kv_backend, tmp_path)
+    a = _watcher(emu.url, kv)
+    b = _watcher(emu.url, kv)
     assert a.tick().leader and not b.tick().leader
     a.shutdown()
     assert b.tick().leader

@@ -1,10 +1,14 @@
-"""Job records: a heartbeat racing the job's final update never resurrects it."""
+"""Job records: a heartbeat racing the job's final update never resurrects it; a failure
+the KV store missed is written once the store is back."""
 
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 from backend.snapshots.jobs import JobRunner, JobStore, RunningJob
+from backend.stores.errors import StoreUnavailable
 from backend.stores.registry import open_kv
 
 
@@ -27,3 +31,47 @@ def test_heartbeat_never_overwrites_a_newer_final_state(tmp_path) -> None:
         stop.set()
         t.join()
         assert store.get("ns", job["id"])["status"] == "completed"
+
+
+class _Outage:
+    """A KV store whose writes fail while ``down`` is set (a real SQLite store otherwise)."""
+
+    def __init__(self, kv: Any) -> None:
+        self.kv = kv
+        self.down = threading.Event()
+
+    def put(self, *args: Any, **kwargs: Any) -> int:
+        if self.down.is_set():
+            raise StoreUnavailable("kv (test)", "down")
+        return int(self.kv.put(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kv, name)
+
+
+def test_a_failure_the_store_missed_is_saved_once_it_is_back(tmp_path) -> None:
+    kv = _Outage(open_kv(f"sqlite://{tmp_path}/kv.sqlite"))
+    store = JobStore(kv, 3600)  # type: ignore[arg-type]
+    runner = JobRunner(store, 1)
+    job = runner.new_job("ns", "snapshot", field="f")
+    ran = threading.Event()
+
+    def body(rj: RunningJob) -> None:
+        kv.down.set()
+        ran.set()
+        rj.update(force=True, progress=0.5)  # raises: the store is down
+
+    runner.submit(job, body)
+    assert ran.wait(10)
+    time.sleep(0.5)
+    assert store.get("ns", job["id"])["status"] == "running"  # the failure is not saved yet
+    assert job["id"] in runner.running
+    kv.down.clear()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and job["id"] in runner.running:
+        time.sleep(0.05)
+    saved = store.get("ns", job["id"])
+    assert saved["status"] == "failed" and saved["error"]["code"] == "store_unavailable"
+    assert "kv (test)" in saved["error"]["message"]
+    assert job["id"] not in runner.running
+    runner.shutdown()
