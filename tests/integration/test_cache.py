@@ -285,6 +285,11 @@ def test_warm_of_a_million_documents(
         create(layer.url, "big", field="category", source="cache", filters=f).json()["id"],
         timeout=1800,
     )
-    origin = snapshot(layer.url, "big", field="category", source="origin", filters=f)
+    origin = wait_job(
+        layer.url,
+        "big",
+        create(layer.url, "big", field="category", source="origin", filters=f).json()["id"],
+        timeout=1800,
+    )
     assert got["status"] == "completed" and got["documents_scanned"] == n
     assert got["result"] == origin["result"]
