@@ -7,7 +7,8 @@ sockets. Views reach them through the accessors below, never through globals.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app
 
@@ -19,17 +20,28 @@ from backend.lease import Lease
 from backend.snapshots.jobs import JobRunner, JobStore
 from backend.snapshots.repo import SnapshotRepo
 from backend.snapshots.service import SnapshotService
+from backend.stores.errors import MissingDependency
 from backend.stores.kv_base import KVStore
 from backend.stores.object_base import ObjectStore
 from backend.stores.registry import open_kv, open_object_store
 from backend.upstream import Upstream
 from backend.watcher import Watcher
-from common.settings import Settings
+from common.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def _open(variable: str, url: str, opener: Callable[[str], T]) -> T:
+    """Open a store from its URL setting; a bad URL is a one-line error naming the variable."""
+    try:
+        return opener(url)
+    except (ValueError, MissingDependency) as exc:  # UnknownScheme is a ValueError
+        raise SettingsError(f"{variable}: {exc}") from None
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    kv = open_kv(settings.kv_url)
-    store = open_object_store(settings.object_store_url)
+    kv = _open("LAYER_KV", settings.kv_url, open_kv)
+    store = _open("LAYER_OBJECT_STORE", settings.object_store_url, open_object_store)
     upstream = Upstream(settings, on_request=metrics.observe_upstream)
     freshness = FreshnessStore(kv)
     app.extensions["layer.settings"] = settings

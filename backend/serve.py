@@ -6,7 +6,9 @@ master, and stops with it, releasing the lease.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Any
 
 from flask import Flask
@@ -33,6 +35,30 @@ class _Standalone(BaseApplication):
         return self.application
 
 
+class PortInUse(Exception):
+    """The address ``layer serve`` was asked to bind is taken (said in one line, exit 1)."""
+
+
+def check_bind(host: str, port: int) -> None:
+    """Bind and release ``host:port`` as gunicorn will, so a busy port is one clear line.
+
+    gunicorn retries a taken address for five seconds and then reports "Can't connect",
+    which reads like a client error; this says what is wrong before it starts.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"port {port} on {host} is in use by another process; "
+                    "stop it or choose another with --port"
+                ) from None
+            raise PortInUse(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
 def serve(
     settings: Settings,
     host: str,
@@ -41,6 +67,7 @@ def serve(
     watch: bool = True,
     job_grace_s: float = 20.0,
 ) -> int:
+    check_bind(host, port)
     app = create_app(settings)
     state: dict[str, Any] = {}
 

@@ -23,7 +23,8 @@ FULL = [
     ("snapshots", ["bench.bench_snapshot"]),
     ("document cache", ["bench.bench_cache"]),
     ("dashboard", ["bench.bench_dashboard"]),
-    ("load (wrk)", ["bench.bench_load", "--workers", "1", "--workers", "4", "--duration", "10"]),
+    ("load", ["bench.bench_load", "--workers", "1", "--workers", "4", "--duration", "10"]),
+    ("scale", ["bench.bench_scale"]),
 ]
 QUICK = {
     "bench.bench_proxy": ["--requests", "200"],
@@ -34,6 +35,7 @@ QUICK = {
     "bench.bench_dashboard": ["--namespaces", "2000", "--refreshes", "2"],
     "bench.bench_cache": ["--repeats", "3"],
     "bench.bench_kv": ["--quick"],
+    "bench.bench_scale": ["--quick"],
 }
 
 

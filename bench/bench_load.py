@@ -1,5 +1,12 @@
 """Loopback load on the warm listing (and history / snapshot body) with 1 and N gunicorn
-workers, using wrk when it is installed (``apt-get install wrk``): bounded in duration.
+workers: bounded in duration.
+
+The load generator is ``wrk`` when it is on PATH (``--generator wrk`` insists on it),
+else ``bench/loadgen.py``, a small keep-alive generator in Python that needs nothing
+installed (``--generator python``). Both the baseline (the emulator's list route) and
+Layer's routes go through the same generator in one run, so the ratios compare; the
+absolute req/s of the two generators do not (the Python one spends more CPU per
+request, on the same cores as the servers).
 
     python -m bench.bench_load --workers 1 --workers 4 --duration 10
 """
@@ -19,6 +26,7 @@ from contextlib import contextmanager
 
 import requests
 
+from bench import loadgen
 from bench.harness import Proc, _wait_http, emulator, free_port, table
 
 
@@ -92,13 +100,19 @@ def main() -> int:
     ap.add_argument("--workers", type=int, action="append")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     a = ap.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install wrk): skipped")
-        return 0
+    gen = a.generator
+    if gen == "auto":
+        gen = "wrk" if shutil.which("wrk") else "python"
+    if gen == "wrk" and shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk, or --generator python)", file=sys.stderr)
+        return 2
+    load = wrk if gen == "wrk" else loadgen.run
+    print(f"load generator: {gen}, {a.connections} connections, {a.duration} s per route")
     rows = []
     with emulator("--demo", "--index-lag-ms", "100") as emu:
-        direct_rps, direct_p99, _ = wrk(
+        direct_rps, direct_p99, _ = load(
             f"{emu.url}/v1/namespaces?page_size=100", a.duration, a.connections
         )
         for workers in a.workers or [1, 4]:
@@ -126,7 +140,7 @@ def main() -> int:
                     ("history", "/v2/namespaces/products/history"),
                     ("snapshot body", f"/v2/namespaces/products/snapshots/{job['sha'][:7]}"),
                 ):
-                    rps, p99, errors = wrk(g.url + path, a.duration, a.connections)
+                    rps, p99, errors = load(g.url + path, a.duration, a.connections)
                     rows.append(
                         (
                             f"{label}, {workers} worker(s): req/s, p99 ms, errors",

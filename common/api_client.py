@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -196,6 +196,17 @@ class LayerClient:
         )
         return result
 
+    # -- document cache ----------------------------------------------------------------
+
+    def warm_cache(self, ns: str) -> dict[str, Any]:
+        """Start (or join) a cache warm; returns its job."""
+        result: dict[str, Any] = self._request("POST", f"/v2/namespaces/{_seg(ns)}/cache/warm")
+        return result
+
+    def drop_cache(self, ns: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("DELETE", f"/v2/namespaces/{_seg(ns)}/cache")
+        return result
+
     # -- activity ----------------------------------------------------------------------
 
     def activity(
@@ -208,3 +219,31 @@ class LayerClient:
         params = {"since": since_ms, "limit": limit, "namespace": namespace, "cursor": cursor}
         result: dict[str, Any] = self._request("GET", "/v2/activity/snapshots", params=params)
         return result
+
+
+def check_backend_url(url: str, timeout_s: float = 3.0) -> str | None:
+    """What is wrong with ``url`` as a Layer backend URL, in one line; None when it looks right.
+
+    A URL without a scheme, or one that answers but is not Layer (the emulator or
+    Turbopuffer itself answer ``/healthz`` with 404), would otherwise surface as a
+    library's message or a bare 404 on the first refresh. An unreachable backend is not
+    refused here: the dashboard starts, says so in its banner and keeps retrying.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        hint = f" (did you mean http://{url}?)" if "://" not in url else ""
+        return f"--url {url!r} is not an http:// or https:// URL{hint}"
+    try:
+        resp = requests.get(f"{url.rstrip('/')}/healthz", timeout=timeout_s)
+    except requests.RequestException:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if resp.status_code != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+        return (
+            f"{url} answers but is not a Layer backend (GET /healthz gave {resp.status_code}); "
+            "point --url at 'layer serve' (Turbopuffer and the emulator are its upstream)"
+        )
+    return None

@@ -22,6 +22,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from common.timeutil import iso_from_ms
+from emulator.churn import Churn, parse_churn
+from emulator.polls import PollTracker
 from emulator.query import run_query
 from emulator.state import (
     BadRequest,
@@ -116,6 +118,18 @@ def decode_cursor(cursor: str) -> str:
     return name
 
 
+def _recent(environ: dict[str, Any]) -> int:
+    """``?recent=N`` on GET /_emulator/churn: how many of the last writes to list (0-1000)."""
+    raw = parse_qs(environ.get("QUERY_STRING", "")).get("recent", ["0"])[0]
+    try:
+        n = int(raw)
+    except ValueError:
+        raise BadRequest(f"recent must be an integer, got {raw!r}") from None
+    if not 0 <= n <= 1000:
+        raise BadRequest(f"recent must be between 0 and 1000, got {n}")
+    return n
+
+
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 100
@@ -131,9 +145,13 @@ def _page_size(raw: str | None) -> int:
 class EmulatorApp:
     """``make_app``'s WSGI callable."""
 
-    def __init__(self, state: State, options: Options) -> None:
+    def __init__(self, state: State, options: Options, churn: Churn | None = None) -> None:
         self.state = state
         self.options = options
+        self.churn = churn if churn is not None else Churn(state)
+        self.polls = PollTracker(state.clock, state.names)
+        self.churn.on_write = self.polls.written
+        self.counts = {"metadata": 0, "list": 0, "write": 0, "query": 0}
         self._rng = random.Random()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -179,6 +197,10 @@ class EmulatorApp:
             return self._rng.choice(o.fail_statuses)
         return None
 
+    def _count(self, kind: str) -> None:
+        with self.options.lock:
+            self.counts[kind] += 1
+
     def _check_auth(self, environ: dict[str, Any]) -> None:
         key = self.options.api_key
         if key is None:
@@ -210,15 +232,42 @@ class EmulatorApp:
     def _emulator_route(self, method: str, path: str, environ: dict[str, Any]) -> tuple[int, Any]:
         if path == "/_emulator/faults":
             if method == "POST":
-                self.options.set_faults(self._json(environ))
+                body = self._json(environ)
+                churn = (
+                    parse_churn(body["churn"])
+                    if isinstance(body, dict) and "churn" in body
+                    else None
+                )
+                self.options.set_faults(body)
+                if churn is not None:
+                    self.churn.set(*churn)
                 return 200, self.options.faults()
             if method == "GET":
                 return 200, self.options.faults()
             raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/churn":
+            if method == "POST":
+                self.churn.set(*parse_churn(self._json(environ)))
+                return 200, self.churn.status()
+            if method == "GET":
+                return 200, self.churn.status(_recent(environ))
+            raise EmulatorError(f"method {method} not allowed", 405)
+        if path == "/_emulator/polls":
+            if method == "POST":
+                self.polls.set(self._json(environ))
+            elif method != "GET":
+                raise EmulatorError(f"method {method} not allowed", 405)
+            return 200, self.polls.status()
         if path == "/_emulator/stats":
-            return 200, {"requests": self.options.requests}
+            with self.options.lock:
+                return 200, {"requests": self.options.requests, **self.counts}
         if path == "/_emulator/health":
-            return 200, {"status": "OK", "namespaces": len(self.state.names())}
+            reg = self.state.registry
+            return 200, {
+                "status": "OK",
+                "namespaces": reg.count(),
+                "materialized": reg.materialized(),
+            }
         raise NotFound(f"no route for {method} {path}")
 
     def _route(self, method: str, path: str, environ: dict[str, Any]) -> Any:
@@ -231,10 +280,13 @@ class EmulatorApp:
             check_namespace_name(parts[2])
         if n == 2:
             if method == "GET" and version == "v1":
+                self._count("list")
                 return self._list(environ)
         elif n == 3:
             ns = parts[2]
             if method == "POST" and version == "v2":
+                self._count("write")
+                self.polls.written(ns)
                 return self.state.write(ns, self._json(environ))
             if method == "DELETE":
                 self.state.delete(ns)
@@ -242,16 +294,19 @@ class EmulatorApp:
         elif n == 4:
             ns, action = parts[2], parts[3]
             if action == "metadata" and method == "GET":
+                self._count("metadata")
+                self.polls.metadata(ns)
                 return self._metadata(ns, version)
             if action == "schema" and method == "GET" and version == "v1":
-                return dict(self.state.get(ns).schema)
+                return dict(self.state.peek(ns).schema)
             if action == "query" and method == "POST" and version == "v2":
+                self._count("query")
                 body = self._json(environ)
                 nsobj = self.state.get(ns)
                 with nsobj.lock:
                     return run_query(nsobj, body)
             if action == "hint_cache_warm" and method == "GET" and version == "v1":
-                self.state.get(ns)
+                self.state.peek(ns)
                 return {"status": "ACCEPTED", "message": "cache warm hint accepted"}
         raise NotFound(f"no route for {method} {path}")
 
@@ -268,7 +323,7 @@ class EmulatorApp:
         return out
 
     def _metadata(self, name: str, version: str) -> Any:
-        ns = self.state.get(name)
+        ns = self.state.peek(name)
         with ns.lock:
             updating = self.state.is_updating(ns)
             index: dict[str, Any] = (
@@ -293,6 +348,6 @@ class EmulatorApp:
             }
 
 
-def make_app(state: State, options: Options | None = None) -> WSGIApp:
+def make_app(state: State, options: Options | None = None, churn: Churn | None = None) -> WSGIApp:
     """The emulator as a WSGI callable over ``state``."""
-    return EmulatorApp(state, options or Options())
+    return EmulatorApp(state, options or Options(), churn)

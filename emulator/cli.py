@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from emulator.churn import parse_spec
 from emulator.server import EmulatorServer
 
 
@@ -22,6 +23,13 @@ def _bulk_spec(text: str) -> tuple[str, int]:
     if n < 0:
         raise argparse.ArgumentTypeError(f"COUNT must be >= 0 in {text!r}")
     return name, n
+
+
+def _churn_spec(text: str) -> tuple[float, str]:
+    try:
+        return parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fraction(text: str) -> float:
@@ -60,7 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PREFIX=COUNT",
-        help="add COUNT small namespaces PREFIX00000, PREFIX00001, ... (repeatable)",
+        help="add COUNT idle namespaces PREFIX00000, PREFIX00001, ... of 1-5 documents, "
+        "kept compact until touched (repeatable; a million take about 100 MB)",
+    )
+    parser.add_argument(
+        "--churn",
+        type=_churn_spec,
+        default=None,
+        metavar="RATE[:PREFIX]",
+        help="upsert into RATE random namespaces per second (those starting with PREFIX); "
+        "change it at run time with POST /_emulator/churn",
     )
 
 
@@ -76,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         fail_rate=args.fail_rate,
         bulk=dict(args.bulk),
         many=dict(args.many),
+        churn=args.churn,
     )
     done = threading.Event()
 
@@ -89,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name}: {count} documents", flush=True)
     if server.demo:
         print("  prod-firehose receives writes every second", flush=True)
+    if args.churn is not None:
+        rate, prefix = args.churn
+        print(f"  churn: {rate:g} writes/s to namespaces under {prefix or '(any)'}", flush=True)
     try:
         while not done.wait(0.5):
             pass

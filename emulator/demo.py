@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import zlib
 from typing import Any
 
 from emulator.state import EmulatorError, Namespace, State, doc_bytes, infer_type
@@ -69,18 +70,22 @@ def _tag(i: int) -> str:
     return f"{_TAG_WORDS[i % len(_TAG_WORDS)]}-{i}"
 
 
+def _schema(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The schema inferred from ``docs`` (int ids), first non-null value of each attribute."""
+    schema: dict[str, dict[str, Any]] = {"id": {"type": "uint"}}
+    for d in docs:
+        for k, v in d.items():
+            if k != "id" and k not in schema and (entry := infer_type(k, v)) is not None:
+                schema[k] = entry
+    return schema
+
+
 def _finish(ns: Namespace, docs: list[dict[str, Any]], nbytes: int | None = None) -> Namespace:
     """Install already id-sorted docs into ``ns`` and infer its schema."""
     ns.docs = {d["id"]: d for d in docs}
     ns.ids = [d["id"] for d in docs]
     ns.id_kind = int
-    ns.schema = {"id": {"type": "uint"}}
-    seen: set[str] = set()
-    for d in docs[:200]:
-        for k, v in d.items():
-            if k != "id" and k not in seen and (entry := infer_type(k, v)) is not None:
-                ns.schema[k] = entry
-                seen.add(k)
+    ns.schema = _schema(docs[:200])
     ns.logical_bytes = nbytes if nbytes is not None else sum(doc_bytes(d) for d in docs)
     ns.last_write_ms = max((d["_layer_written_ms"] for d in docs), default=ns.created_ms)
     return ns
@@ -179,14 +184,89 @@ def load_bulk(state: State, bulk: dict[str, int], seed: int = 0) -> list[tuple[s
     return out
 
 
+class SmallFamily:
+    """``PREFIX00000``… ``PREFIX{count-1}``: idle namespaces of 1-5 documents each, built on demand.
+
+    Namespace ``i`` holds ``1 + i % 5`` documents cut from one of a pool of templates and
+    dated from a CRC of its name, so building it costs a few microseconds and always
+    gives the same documents: the metadata of an idle name and its first write agree.
+    """
+
+    POOL = 1024
+
+    def __init__(self, prefix: str, count: int, seed: int = 0) -> None:
+        self.prefix = prefix
+        self.count = count
+        self.seed = seed
+        rng = random.Random(f"{seed}:{prefix}:pool")
+        # per template: 5 (doc, written offset) pairs, and for each length 1..5 the
+        # logical bytes and the schema of that many documents
+        self._pool: list[list[tuple[dict[str, Any], int]]] = []
+        self._sizes: list[list[tuple[int, dict[str, dict[str, Any]]]]] = []
+        for _ in range(self.POOL):
+            docs = []
+            for j in range(5):
+                doc: dict[str, Any] = {
+                    "status": rng.choice(STATUSES),
+                    "category": rng.choice(SMALL_CATEGORIES),
+                    "priority": rng.randint(1, 5),
+                    "score": round(rng.random() * 100, 3),
+                    "labels": rng.sample(LABELS, rng.randint(0, 3)),
+                }
+                if rng.random() < 0.1:
+                    del doc["category"]  # some documents lack an attribute
+                docs.append((doc, (j + 1) * 1000 + rng.randrange(1000)))
+            self._pool.append(docs)
+            sizes = []
+            for n in range(1, 6):
+                full = [{"id": 1, **d, "_layer_written_ms": 0} for d, _ in docs[:n]]
+                sizes.append((sum(doc_bytes(d) for d in full), _schema(full)))
+            self._sizes.append(sizes)
+
+    def name(self, i: int) -> str:
+        return f"{self.prefix}{i:05d}"
+
+    def index(self, name: str) -> int | None:
+        suffix = name[len(self.prefix) :]
+        if not suffix.isdigit() or not suffix.isascii():
+            return None
+        i = int(suffix)
+        return i if i < self.count and self.name(i) == name else None
+
+    def build(self, name: str, i: int, now_ms: int) -> Namespace:
+        h = zlib.crc32(f"{self.seed}:{name}".encode())
+        created = BASE_MS - (1 + (h >> 10) % 59) * DAY_MS
+        n = 1 + i % 5
+        template = self._pool[h % self.POOL][:n]
+        nbytes, schema = self._sizes[h % self.POOL][n - 1]
+        ns = Namespace(name=name, created_ms=created)
+        ns.docs = {
+            j + 1: {
+                "id": j + 1,
+                **doc,
+                "labels": list(doc["labels"]),
+                "_layer_written_ms": created + off,
+            }
+            for j, (doc, off) in enumerate(template)
+        }
+        ns.ids = list(range(1, n + 1))
+        ns.id_kind = int
+        ns.schema = dict(schema)
+        ns.logical_bytes = nbytes
+        ns.last_write_ms = created + template[-1][1]
+        return ns
+
+
 def load_many(state: State, many: dict[str, int], seed: int = 0) -> list[tuple[str, int]]:
-    """``PREFIX=COUNT``: COUNT small namespaces ``PREFIX00000``… of 1-5 documents each."""
+    """``PREFIX=COUNT``: COUNT idle namespaces ``PREFIX00000``… of 1-5 documents each.
+
+    Returns (prefix, total documents) pairs. The names are registered, not built.
+    """
     out = []
     for prefix, count in many.items():
-        for i in range(count):
-            ns = make_small(seed, f"{prefix}{i:05d}", 1 + i % 5)
-            state.add_namespace(ns)
-            out.append((ns.name, len(ns.docs)))
+        state.add_family(SmallFamily(prefix, count, seed))
+        full, rest = divmod(count, 5)
+        out.append((prefix, 15 * full + rest * (rest + 1) // 2))
     return out
 
 

@@ -22,6 +22,7 @@ import threading
 from cheroot import wsgi
 
 from emulator.app import Options, make_app
+from emulator.churn import Churn
 from emulator.demo import Firehose, load_bulk, load_demo, load_many
 from emulator.state import State
 
@@ -44,6 +45,7 @@ class EmulatorServer:
         fail_rate: float = 0.0,
         bulk: dict[str, int] | None = None,
         many: dict[str, int] | None = None,
+        churn: tuple[float, str] | None = None,
         threads: int = 32,
     ) -> None:
         self.host = host
@@ -54,6 +56,8 @@ class EmulatorServer:
         self.many = dict(many or {})
         self.state = State(index_lag_ms=index_lag_ms)
         self.options = Options(api_key=api_key, latency_ms=latency_ms, fail_rate=fail_rate)
+        self.churn = Churn(self.state)
+        self._churn_at_start = churn
         self.generated: list[tuple[str, int]] = []
         self.url = ""
         self._threads = threads
@@ -70,13 +74,18 @@ class EmulatorServer:
         if self.many:
             made = load_many(self.state, self.many, self.seed)
             self.generated.append(
-                (f"{len(made)} namespaces under {', '.join(self.many)}", sum(n for _, n in made))
+                (
+                    f"{sum(self.many.values())} idle namespaces under {', '.join(self.many)}",
+                    sum(n for _, n in made),
+                )
             )
 
     def _bind(self) -> wsgi.Server:
         self._load()
         server = wsgi.Server(
-            (self.host, self.port), make_app(self.state, self.options), numthreads=self._threads
+            (self.host, self.port),
+            make_app(self.state, self.options, self.churn),
+            numthreads=self._threads,
         )
         server.expiration_interval = 0.05  # how often serve() checks for stop(): quick teardown
         server.shutdown_timeout = 2
@@ -91,6 +100,8 @@ class EmulatorServer:
         if self.demo:
             self._firehose = Firehose(self.state)
             self._firehose.start()
+        if self._churn_at_start is not None:
+            self.churn.set(*self._churn_at_start)
         return server
 
     def start(self) -> EmulatorServer:
@@ -111,6 +122,7 @@ class EmulatorServer:
         self._stopped.set()
         if self._firehose is not None:
             self._firehose.stop()
+        self.churn.stop()
         if self._server is not None:
             self._server.stop()
         if self._thread is not None:

@@ -3,7 +3,8 @@
 Each namespace keeps its documents in a dict by id plus a sorted id list, so the
 id-ordered export pattern finds a page by bisect. One lock per namespace: a write and
 a query never interleave, so every query reads a consistent snapshot. The registry of
-names has its own lock and a sorted name list for prefix/cursor listing.
+names (emulator/registry.py) has its own lock and a sorted name list for prefix/cursor
+listing; idle ``--many`` namespaces have no object until touched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.filters import FilterError, compile_filter
+from emulator.registry import Family, Registry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 U64_MAX = 2**64 - 1
@@ -211,65 +213,59 @@ class Namespace:
 
 
 class State:
-    """All namespaces; thread-safe. ``clock`` returns wall-clock epoch ms."""
+    """All namespaces; thread-safe. ``clock`` returns wall-clock epoch ms.
+
+    The names and their objects live in ``emulator.registry.Registry``: idle names of a
+    ``Family`` have no object until ``get`` (a write, a query) materializes one.
+    """
 
     def __init__(self, *, index_lag_ms: int = 2000, clock: Callable[[], int] = wall_ms) -> None:
         self.index_lag_ms = index_lag_ms
         self.clock = clock
-        self._lock = threading.Lock()
-        self._namespaces: dict[str, Namespace] = {}
-        self._names: list[str] = []
+        self.registry = Registry(lambda name, now: Namespace(name=name, created_ms=now))
 
     # --- registry ---
 
     def get(self, name: str) -> Namespace:
-        ns = self._namespaces.get(name)
+        ns = self.registry.get(name, self.clock())
+        if ns is None:
+            raise NotFound(f"namespace '{name}' not found")
+        return ns
+
+    def peek(self, name: str) -> Namespace:
+        """``get`` for read-only use: an idle namespace is not materialized (do not write it)."""
+        ns = self.registry.peek(name, self.clock())
         if ns is None:
             raise NotFound(f"namespace '{name}' not found")
         return ns
 
     def get_or_create(self, name: str) -> Namespace:
         check_namespace_name(name)
-        with self._lock:
-            ns = self._namespaces.get(name)
-            if ns is None:
-                ns = Namespace(name=name, created_ms=self.clock())
-                self._namespaces[name] = ns
-                bisect.insort(self._names, name)
-            return ns
+        return self.registry.get_or_create(name, self.clock())
 
     def add_namespace(self, ns: Namespace) -> None:
         """Install a fully built namespace (demo data), replacing any of that name."""
         check_namespace_name(ns.name)
-        with self._lock:
-            if ns.name not in self._namespaces:
-                bisect.insort(self._names, ns.name)
-            self._namespaces[ns.name] = ns
+        self.registry.install(ns)
+
+    def add_family(self, family: Family) -> int:
+        """Register a family of idle namespaces (``--many``); returns how many names are new."""
+        check_namespace_name(family.prefix + "0")
+        return self.registry.add_family(family)
 
     def delete(self, name: str) -> None:
-        with self._lock:
-            if self._namespaces.pop(name, None) is None:
-                raise NotFound(f"namespace '{name}' not found")
-            del self._names[bisect.bisect_left(self._names, name)]
+        if not self.registry.delete(name):
+            raise NotFound(f"namespace '{name}' not found")
 
     def list_names(self, prefix: str, after: str | None, page_size: int) -> tuple[list[str], bool]:
         """Names starting with ``prefix`` sorted, strictly after ``after``; and whether more exist."""
-        with self._lock:
-            start = bisect.bisect_left(self._names, prefix)
-            if after is not None:
-                start = max(start, bisect.bisect_right(self._names, after))
-            out: list[str] = []
-            names = self._names
-            i = start
-            while i < len(names) and names[i].startswith(prefix) and len(out) < page_size:
-                out.append(names[i])
-                i += 1
-            more = i < len(names) and names[i].startswith(prefix)
-            return out, more
+        return self.registry.list_names(prefix, after, page_size)
 
     def names(self) -> list[str]:
-        with self._lock:
-            return list(self._names)
+        return self.registry.names()
+
+    def count(self) -> int:
+        return self.registry.count()
 
     # --- reads ---
 
@@ -282,7 +278,7 @@ class State:
         if not isinstance(body, dict):
             raise Unprocessable("write body must be a JSON object")
         ops = _parse_write(body)
-        if not ops.has_effect() and not ops.schema and name not in self._namespaces:
+        if not ops.has_effect() and not ops.schema and not self.registry.exists(name):
             raise BadRequest("write has no operations")
         ns = self.get_or_create(name) if (ops.creates() or ops.schema) else self.get(name)
         with ns.lock:

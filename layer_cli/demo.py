@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,14 +34,18 @@ DEMO_LABELS = (
 )
 
 
-def _port_or_free(port: int) -> int:
+def _port_or_free(port: int, what: str = "") -> int:
+    """``port`` if it is free, else a free one, saying so when ``what`` names the server."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))
             return port
         except OSError:
             s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
+            free = int(s.getsockname()[1])
+    if what:
+        print(f"layer demo: port {port} is in use; the {what} uses port {free} instead", flush=True)
+    return free
 
 
 def demo_settings(upstream_url: str, data_dir: Path) -> Settings:
@@ -110,20 +115,30 @@ def write_bursts(
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    # A temporary folder is the demo's own and goes with it; a --data-dir is the user's.
     data_dir = (
         Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="layer-demo-"))
     )
+    try:
+        return _run_demo(args, data_dir)
+    finally:
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run_demo(args: argparse.Namespace, data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     # The dashboard owns the terminal: logs go to a file (stderr when headless).
     log_path = None if args.headless else str(data_dir / "layer.log")
     configure_logging(args.log_level, "text", path=log_path)
     print("layer demo: generating demo data and starting the emulator ...", flush=True)
-    emu = start_emulator(_port_or_free(args.emulator_port), args.seed, data_dir)
+    emu = start_emulator(_port_or_free(args.emulator_port, "emulator"), args.seed, data_dir)
     app = create_app(demo_settings(emu.url, data_dir))
-    backend = InProcessServer(app, port=_port_or_free(args.port), watch=True).start()
+    backend = InProcessServer(app, port=_port_or_free(args.port, "backend"), watch=True).start()
     print(f"  emulator (fake Turbopuffer): {emu.url}", flush=True)
     print(f"  Layer backend:               {backend.url}", flush=True)
-    print(f"  stores:                      {data_dir}", flush=True)
+    kept = "kept" if args.data_dir else "removed on exit; --data-dir keeps them"
+    print(f"  stores:                      {data_dir} ({kept})", flush=True)
     if log_path:
         print(f"  log:                         {log_path}", flush=True)
     print(f"  try: curl -s '{backend.url}/v2/namespaces?page_size=5'", flush=True)

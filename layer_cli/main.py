@@ -19,11 +19,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from backend.serve import serve
+    from backend.serve import PortInUse, serve
 
-    return serve(
-        _settings(args), args.host, args.port, threads=args.threads, watch=not args.no_watcher
-    )
+    try:
+        return serve(
+            _settings(args), args.host, args.port, threads=args.threads, watch=not args.no_watcher
+        )
+    except PortInUse as exc:
+        print(f"layer serve: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_watcher(args: argparse.Namespace) -> int:
@@ -154,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="emulator port (default 8701; a free one if taken)",
     )
     p.add_argument(
-        "--data-dir", help="where the demo keeps its stores (default: a fresh temporary directory)"
+        "--data-dir",
+        help="where the demo keeps its stores and logs (default: a temporary directory, removed on exit)",
     )
     p.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
     p.set_defaults(func=cmd_demo)

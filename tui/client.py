@@ -43,6 +43,10 @@ class DashboardClient(Protocol):
 
     def job(self, ns: str, id: str) -> dict[str, Any]: ...
 
+    def warm_cache(self, ns: str) -> dict[str, Any]: ...
+
+    def drop_cache(self, ns: str) -> dict[str, Any]: ...
+
     def activity(
         self,
         since_ms: int,

@@ -95,6 +95,15 @@ def compute_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+FILTER_OPS = frozenset(
+    {
+        *("Eq", "NotEq", "In", "NotIn", "Lt", "Lte", "Gt", "Gte"),
+        *("Contains", "NotContains", "ContainsAny", "NotContainsAny"),
+        *("Glob", "NotGlob", "IGlob", "NotIGlob", "And", "Or", "Not"),
+    }
+)
+
+
 class FakeLayerClient:
     """Thread-safe fake. Set ``failure`` to an exception to make every call raise it."""
 
@@ -317,6 +326,9 @@ class FakeLayerClient:
             self._row(ns)
             if source not in ("auto", "stored", "cache", "origin"):
                 raise LayerAPIError(400, "bad_request", f"unknown source {source!r}")
+            op = filters[1] if isinstance(filters, list) and len(filters) == 3 else None
+            if isinstance(op, str) and op not in FILTER_OPS:
+                raise LayerAPIError(400, "bad_request", f"filters: unknown operator {op!r}")
             self._job_seq += 1
             job = {
                 "id": f"00000000-0000-4000-8000-{self._job_seq:012d}",
@@ -379,6 +391,35 @@ class FakeLayerClient:
                     self._advance(job)
                     return self._public(job)
             raise LayerAPIError(404, "not_found", f"job {id!r} not found")
+
+    # -- document cache ---------------------------------------------------------------
+
+    def warm_cache(self, ns: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("warm_cache", ns)
+            self._row(ns)
+            self._job_seq += 1
+            job = {
+                "id": f"00000000-0000-4000-8000-{self._job_seq:012d}",
+                "namespace": ns,
+                "kind": "cache_warm",
+                "field": None,
+                "source": "origin",
+                "resolved_source": "origin",
+                "status": "running",
+                "progress": 0,
+                "documents_scanned": 0,
+                "created_at": iso(self.now_ms),
+                "finished_at": None,
+            }
+            self._jobs.setdefault(ns, []).insert(0, job)
+            return self._public(job)
+
+    def drop_cache(self, ns: str) -> dict[str, Any]:
+        with self._lock:
+            self._enter("drop_cache", ns)
+            self._row(ns)
+            return {"namespace": ns, "dropped": True}
 
     # -- activity ---------------------------------------------------------------------
 

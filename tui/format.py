@@ -102,3 +102,11 @@ def age(ms: int | float | None, now_ms: int | float) -> str:
     if ms is None:
         return "—"
     return duration((now_ms - ms) / 1000)
+
+
+def clipped(value: Any, style: str = "") -> Any:
+    """A table cell that ends in "…" when its column is too narrow (plain strings are cut
+    without a mark, which reads as the whole value)."""
+    from rich.text import Text
+
+    return Text(str(value), style=style, overflow="ellipsis", no_wrap=True)

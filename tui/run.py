@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 
-from common.api_client import LayerClient
+from common.api_client import LayerClient, check_backend_url
 
 
 def run_dashboard(url: str, token: str | None, refresh_s: float) -> int:
@@ -15,6 +16,10 @@ def run_dashboard(url: str, token: str | None, refresh_s: float) -> int:
     """
     from tui.app import LayerDashboard
 
+    problem = check_backend_url(url)
+    if problem:
+        print(f"layer dashboard: {problem}", file=sys.stderr)
+        return 2
     refresh_s = max(0.5, float(refresh_s))
     token = token or os.environ.get("LAYER_TOKEN") or None
     timeout_s = max(0.5, min(3.0, refresh_s * 0.8))

@@ -23,7 +23,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
 from common.api_client import LayerClientError
-from tui.format import age, clock_time, short_sha, timestamp
+from tui.format import age, clipped, clock_time, short_sha, timestamp
 from tui.messages import ActivityLoaded, ApiFailed, describe_error
 from tui.screens.base import Banner, DashboardScreen
 from tui.widgets.table import FixedWidthTable, cursor_key
@@ -62,6 +62,7 @@ class ActivityScreen(DashboardScreen):
         Binding("enter", "open", "Open snapshot"),
         Binding("slash", "filter", "Filter ns"),
         Binding("r", "refresh", "Refresh"),
+        Binding("w", "widen", "All namespaces"),
     ]
 
     def __init__(self, namespace: str | None = None) -> None:
@@ -166,9 +167,9 @@ class ActivityScreen(DashboardScreen):
         return [
             timestamp(event.get("ts_ms"))[5:],
             age(event.get("ts_ms"), now),
-            str(event.get("namespace")),
+            clipped(event.get("namespace")),
             short_sha(event.get("sha")),
-            ",".join(event.get("fields") or []),
+            clipped(",".join(event.get("fields") or [])),
             str(event.get("source") or ""),
             Text(short_sha(event.get("job_id"))) if event.get("job_id") else Text("—", style="dim"),
         ]
@@ -207,7 +208,7 @@ class ActivityScreen(DashboardScreen):
         return cursor_key(self.table)
 
     def _update_title(self) -> None:
-        scope = f" · namespace {self.namespace}" if self.namespace else ""
+        scope = f" · only namespace {self.namespace} (w: all namespaces)" if self.namespace else ""
         shown = len(self.table.rows)
         count = f"{shown:,} events" + (
             f" (of {len(self.events):,})" if shown != len(self.events) else ""
@@ -239,6 +240,24 @@ class ActivityScreen(DashboardScreen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "widen":
+            return self.namespace is not None
+        return True
+
+    def action_widen(self) -> None:
+        """From a namespace's feed to everyone's: start over without the scope."""
+        if self.namespace is None:
+            return
+        self.namespace = None
+        self.refresh_bindings()
+        self.events.clear()
+        self.cursor = None
+        self.since_ms = self.now_ms() - LOOKBACK_MS
+        self._rebuild()
+        self._update_title()
+        self.action_refresh()
 
     def action_filter(self) -> None:
         box = self.query_one("#activity-filter", Input)
@@ -272,5 +291,6 @@ class ActivityScreen(DashboardScreen):
             ("Open snapshot", "Open the highlighted event's snapshot", "open"),
             ("Filter activity", "Show only events whose namespace contains text", "filter"),
             ("Refresh activity", "Poll the feed now", "refresh"),
+            ("Activity of all namespaces", "Widen a namespace's feed to every namespace", "widen"),
             ("Back", "Close the activity feed", "back"),
         ]

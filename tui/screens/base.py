@@ -35,6 +35,9 @@ class Banner(Static):
 class DashboardScreen(Screen[None]):
     """Base screen: reaches the app's client and clock, owns one banner."""
 
+    # Keys handled by the screen's widgets (a table's enter), listed by ``?``.
+    KEY_HELP: list[tuple[str, str]] = []
+
     @property
     def dashboard(self) -> LayerDashboard:
         return cast("LayerDashboard", self.app)

@@ -9,8 +9,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 NAVIGATION = [
-    ("↑ ↓ pgup pgdn", "Move the cursor"),
-    ("home end", "First / last row"),
+    ("↑ ↓ / j k", "Move the cursor"),
+    ("pgup pgdn", "Page up / down"),
+    ("g G / home end", "First / last row"),
+    ("← → / shift+← →", "Scroll columns sideways"),
     ("tab", "Next pane"),
 ]
 
@@ -25,7 +27,8 @@ def key_lines(screen: Screen[object]) -> list[tuple[str, str]]:
         keys = seen.setdefault(binding.description, [])
         if display not in keys:
             keys.append(display)
-    return [(" / ".join(keys), desc) for desc, keys in seen.items()] + NAVIGATION
+    extra = list(getattr(screen, "KEY_HELP", []))
+    return extra + [(" / ".join(keys), desc) for desc, keys in seen.items()] + NAVIGATION
 
 
 class KeysScreen(ModalScreen[None]):

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Label, ListView, Static
+from textual.widgets import DataTable, Footer, Input, Label, ListView, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from common.api_client import LayerClientError
@@ -44,7 +44,7 @@ from tui.messages import (
 from tui.screens.base import Banner, DashboardScreen
 from tui.widgets.histogram import Histogram
 from tui.widgets.jobs import JobItem
-from tui.widgets.table import cursor_key
+from tui.widgets.table import NavList, NavTable, cursor_key
 
 HISTORY_PAGE = 50
 JOB_POLL_S = 0.5
@@ -102,8 +102,20 @@ class NamespaceScreen(DashboardScreen):
         Binding("s", "new_snapshot", "Snapshot"),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("c", "clear_marks", "Clear marks", show=False),
-        Binding("j", "focus_jobs", "Jobs", show=False),
-        Binding("h", "focus_history", "History", show=False),
+        Binding("J", "focus_jobs", "Focus jobs", show=False),
+        Binding("h,H", "focus_history", "Focus history", show=False),
+        Binding("right_square_bracket", "values_page(1)", "Next values", show=False),
+        Binding("left_square_bracket", "values_page(-1)", "Previous values", show=False),
+        Binding("f", "find_values", "Find value", show=False),
+        Binding("R", "retry_job", "Retry job", show=False),
+        Binding("w", "warm_cache", "Warm cache", show=False),
+        Binding("D", "drop_cache", "Drop cache", show=False),
+        Binding("y", "yank", "Copy SHA/job id", show=False),
+        Binding("Y", "yank_namespace", "Copy namespace", show=False),
+    ]
+    KEY_HELP = [
+        ("enter", "Show the highlighted snapshot or job result"),
+        ("space", "Mark a snapshot; two marks show their diff"),
     ]
 
     def __init__(self, ns: str, *, open_sha: str | None = None, new_snapshot: bool = False) -> None:
@@ -128,11 +140,12 @@ class NamespaceScreen(DashboardScreen):
         with Horizontal(id="ns-body"):
             with Vertical(id="ns-left"):
                 yield Label("History", classes="pane-title")
-                yield DataTable(id="history", cursor_type="row")
+                yield NavTable(id="history", cursor_type="row")
                 yield Label("Jobs", classes="pane-title")
                 yield Static("no jobs yet (s: new snapshot)", id="jobs-empty")
-                yield ListView(id="jobs")
+                yield NavList(id="jobs")
             with VerticalScroll(id="detail"):
+                yield Input(placeholder="find a value…", id="value-find", classes="-hidden")
                 yield Histogram(id="histogram")
         yield Footer()
 
@@ -162,6 +175,7 @@ class NamespaceScreen(DashboardScreen):
             self._load_snapshot(self.open_sha)
         self.set_interval(self.refresh_s, self._tick)
         self.set_interval(min(JOB_POLL_S, self.refresh_s), self._poll_jobs)
+        self.set_interval(1.0, self._refresh_ages)
 
     # -- workers ----------------------------------------------------------------------
 
@@ -220,6 +234,14 @@ class NamespaceScreen(DashboardScreen):
     def _tick(self) -> None:
         self._load_metadata()
         self._load_history(None)
+
+    def _refresh_ages(self) -> None:
+        """History ages tick with the clock, not only when a page arrives."""
+        now = self.now_ms()
+        table = self.history_table
+        for entry in self.history:
+            with contextlib.suppress(LookupError):
+                table.update_cell(entry["sha"], "age", age(entry.get("watermark_ms"), now))
 
     def _poll_jobs(self) -> None:
         running = any(j.get("status") == "running" for j in self.jobs.values())
@@ -399,7 +421,10 @@ class NamespaceScreen(DashboardScreen):
         job = message.job
         self._watched.add(str(job.get("id")))
         self._upsert_job(job)
-        self.notify(f"Snapshot job {short_sha(job.get('id'))} started for {job.get('field')}")
+        what = "Cache warm" if job.get("kind") == "cache_warm" else "Snapshot"
+        self.notify(
+            f"{what} job {short_sha(job.get('id'))} started for {job.get('field') or self.ns}"
+        )
         self._load_jobs()
 
     def _upsert_job(self, job: dict[str, Any]) -> None:
@@ -448,7 +473,89 @@ class NamespaceScreen(DashboardScreen):
     # -- actions ----------------------------------------------------------------------
 
     def action_back(self) -> None:
+        box = self.query_one("#value-find", Input)
+        if box.has_focus or box.value:
+            box.value = ""
+            box.add_class("-hidden")
+            self.histogram.search("")
+            self.history_table.focus()
+            return
         self.dismiss()
+
+    def action_values_page(self, delta: int) -> None:
+        self.histogram.turn(delta)
+
+    def action_find_values(self) -> None:
+        if not self.histogram.pageable:
+            self.notify("Show a snapshot, a job result or a diff first", severity="warning")
+            return
+        box = self.query_one("#value-find", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#value-find")
+    def _find_changed(self, event: Input.Changed) -> None:
+        self.histogram.search(event.value)
+
+    @on(Input.Submitted, "#value-find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        self.history_table.focus()
+
+    def _selected_job(self) -> dict[str, Any] | None:
+        item = self.query_one("#jobs", ListView).highlighted_child
+        return item.job if isinstance(item, JobItem) else None
+
+    def action_retry_job(self) -> None:
+        job = self._selected_job()
+        if job is None:
+            self.notify("Highlight a job first (J: focus jobs)", severity="warning")
+            return
+        if job.get("kind") == "cache_warm":
+            self.action_warm_cache()
+            return
+        self._create_job(
+            {
+                "field": job.get("field"),
+                "source": job.get("source") or "auto",
+                "filters": job.get("filters"),
+                "page_size": job.get("page_size") or 1000,
+            }
+        )
+
+    def action_warm_cache(self) -> None:
+        self._cache_call("warm")
+
+    def action_drop_cache(self) -> None:
+        self._cache_call("drop")
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="ns-cache")
+    def _cache_call(self, what: str) -> None:
+        try:
+            if what == "warm":
+                self.post_message(JobCreated(self.ns, self.client.warm_cache(self.ns)))
+            else:
+                self.client.drop_cache(self.ns)
+                self.app.call_from_thread(self.notify, f"Dropped the document cache of {self.ns}")
+                self._load_metadata()
+        except LayerClientError as exc:
+            self.post_message(ApiFailed(f"{what} cache", exc))
+
+    def action_yank(self) -> None:
+        focused = self.focused
+        if isinstance(focused, ListView):
+            job = self._selected_job()
+            value = str(job.get("id")) if job else None
+        else:
+            value = self._cursor_sha()
+        if value:
+            self._copy(value)
+
+    def action_yank_namespace(self) -> None:
+        self._copy(self.ns)
+
+    def _copy(self, value: str) -> None:
+        self.app.copy_to_clipboard(value)
+        self.notify(f"Copied {value}")
 
     def action_focus_jobs(self) -> None:
         self.query_one("#jobs", ListView).focus()
@@ -459,11 +566,13 @@ class NamespaceScreen(DashboardScreen):
     def action_new_snapshot(self) -> None:
         from tui.screens.new_snapshot import NewSnapshotScreen
 
-        def submitted(form: dict[str, Any] | None) -> None:
-            if form:
-                self._create_job(form)
+        def submitted(job: dict[str, Any] | None) -> None:
+            if job:
+                self.post_message(JobCreated(self.ns, job))
 
-        self.app.push_screen(NewSnapshotScreen(self.ns, schema_fields(self.metadata)), submitted)
+        self.app.push_screen(
+            NewSnapshotScreen(self.ns, schema_fields(self.metadata), self.client), submitted
+        )
 
     def commands(self) -> list[tuple[str, str, str]]:
         return [
@@ -474,4 +583,12 @@ class NamespaceScreen(DashboardScreen):
             ("Refresh namespace", "Reload metadata, history and jobs", "refresh"),
             ("Focus jobs", "Move to the jobs list", "focus_jobs"),
             ("Focus history", "Move to the history list", "focus_history"),
+            ("Retry job", "Run the highlighted job again with the same parameters", "retry_job"),
+            ("Warm cache", f"Load {self.ns} into the document cache", "warm_cache"),
+            ("Drop cache", f"Drop the document cache of {self.ns}", "drop_cache"),
+            ("Copy SHA / job id", "Copy the highlighted snapshot SHA or job id", "yank"),
+            ("Copy namespace name", f"Copy {self.ns!r}", "yank_namespace"),
+            ("Next values", "Show the next page of histogram values", "values_page(1)"),
+            ("Previous values", "Show the previous page of histogram values", "values_page(-1)"),
+            ("Find value", "Show only histogram values containing text", "find_values"),
         ]

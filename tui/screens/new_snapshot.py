@@ -2,7 +2,9 @@
 
 Everything is validated here, before anything is sent: a filter that is not JSON or
 not a turbopuffer filter array, or a page size outside 1..10000, is reported in the
-form and the request is not made.
+form and the request is not made. The form sends the request itself and closes only
+when the server accepted it (with the job); a refusal (a 400 on the filters, say) is
+shown in the form with everything that was typed still there.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from common.api_client import LayerClientError
+from tui.client import DashboardClient
+from tui.messages import describe_error
 
 SOURCES = ["auto", "stored", "cache", "origin"]
 
@@ -52,16 +59,32 @@ def validate(field: str, source: str, filters: str, page_size: str) -> dict[str,
     return body
 
 
+class _Refused(Message):
+    def __init__(self, error: LayerClientError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class _Accepted(Message):
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__()
+        self.job = job
+
+
 class NewSnapshotScreen(ModalScreen[dict[str, Any] | None]):
+    """Dismisses with the created job, or None when cancelled."""
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Create"),
     ]
 
-    def __init__(self, ns: str, fields: list[str]) -> None:
+    def __init__(self, ns: str, fields: list[str], client: DashboardClient) -> None:
         super().__init__()
         self.ns = ns
         self.fields = fields
+        self.client = client
+        self.sending = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -83,8 +106,9 @@ class NewSnapshotScreen(ModalScreen[dict[str, Any] | None]):
             yield Input(value="1000", id="page-size")
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
-                yield Button("Create", variant="primary", id="create")
-                yield Button("Cancel", id="cancel")
+                yield Button("Create (ctrl+s)", variant="primary", id="create")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#field", Input).focus()
@@ -104,7 +128,36 @@ class NewSnapshotScreen(ModalScreen[dict[str, Any] | None]):
         except FormError as exc:
             self.query_one("#form-error", Static).update(str(exc))
             return
-        self.dismiss(body)
+        if self.sending:
+            return
+        self.sending = True
+        self.query_one("#form-error", Static).update("sending …")
+        self._send(body)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="form-send")
+    def _send(self, body: dict[str, Any]) -> None:
+        try:
+            job = self.client.create_snapshot(
+                self.ns,
+                body["field"],
+                source=body.get("source", "auto"),
+                filters=body.get("filters"),
+                page_size=int(body.get("page_size", 1000)),
+            )
+        except LayerClientError as exc:
+            self.post_message(_Refused(exc))
+            return
+        self.post_message(_Accepted(job))
+
+    @on(_Refused)
+    def _refused(self, message: _Refused) -> None:
+        self.sending = False
+        self.query_one("#form-error", Static).update(f"refused: {describe_error(message.error)}")
+
+    @on(_Accepted)
+    def _accepted(self, message: _Accepted) -> None:
+        self.sending = False
+        self.dismiss(message.job)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -40,16 +40,34 @@ def _clip(s: str, n: int) -> str:
 
 
 def render_values(
-    name: str, values: list[dict[str, Any]], width: int, top: int = TOP_VALUES
+    name: str,
+    values: list[dict[str, Any]],
+    width: int,
+    top: int = TOP_VALUES,
+    page: int = 0,
+    find: str = "",
 ) -> Text:
-    """One field: a heading, then one bar per top value (largest first)."""
+    """One field: a heading, then one bar per value (largest first), ``top`` at a time.
+
+    ``page`` picks which ``top`` values (0: the largest); ``find`` keeps only values whose
+    label contains it (case-insensitive), so every value can be reached, not only the top.
+    """
     out = Text()
     total = sum(int(v.get("n") or 0) for v in values)
     out.append(name, style="bold")
-    out.append(f"  {len(values)} values · {human_count(total)} total\n", style="dim")
-    shown = sorted(values, key=lambda v: -int(v.get("n") or 0))[:top]
+    out.append(f"  {len(values)} values · {human_count(total)} total", style="dim")
+    ranked = sorted(values, key=lambda v: -int(v.get("n") or 0))
+    if find:
+        needle = find.lower()
+        ranked = [v for v in ranked if needle in value_label(v.get("v")).lower()]
+        out.append(f" · {len(ranked)} matching {find!r}", style="dim")
+    out.append("\n")
+    pages = max(1, -(-len(ranked) // top))
+    page = max(0, min(page, pages - 1))
+    start = page * top
+    shown = ranked[start : start + top]
     if not shown:
-        out.append("  (no values)\n", style="dim")
+        out.append("  (no values)\n" if not find else "  (no value matches)\n", style="dim")
         return out
     labels = [value_label(v.get("v")) for v in shown]
     lw = _label_width(labels, width)
@@ -61,8 +79,12 @@ def render_values(
         out.append(f"  {_clip(label, lw):<{lw}} ")
         out.append(f"{bar(int(v.get('n') or 0) / peak, bar_w):<{bar_w}}", style="cyan")
         out.append(f" {count:>{cw}}\n")
-    if len(values) > top:
-        out.append(f"  … {len(values) - top} more values\n", style="dim")
+    if len(ranked) > top:
+        out.append(
+            f"  values {start + 1}–{start + len(shown)} of {len(ranked)}"
+            "  (] next · [ previous · f find)\n",
+            style="dim",
+        )
     return out
 
 
@@ -78,12 +100,14 @@ def render_skipped(skipped: list[dict[str, Any]]) -> Text:
     return out
 
 
-def render_body(body: dict[str, Any], width: int) -> Text:
+def render_body(body: dict[str, Any], width: int, page: int = 0, find: str = "") -> Text:
     """A snapshot body: every field's histogram, then the skipped fields."""
     out = Text()
     fields = body.get("fields") or []
     for f in fields:
-        out.append_text(render_values(str(f.get("name")), f.get("values") or [], width))
+        out.append_text(
+            render_values(str(f.get("name")), f.get("values") or [], width, page=page, find=find)
+        )
         out.append("\n")
     skipped = body.get("fields_skipped") or []
     if skipped:
@@ -93,26 +117,35 @@ def render_body(body: dict[str, Any], width: int) -> Text:
     return out
 
 
-def render_result(result: dict[str, Any], width: int) -> Text:
+def render_result(result: dict[str, Any], width: int, page: int = 0, find: str = "") -> Text:
     """A completed job's inline result: values, or the reason it was skipped."""
     if "skipped" in result:
         return render_skipped([{"name": result.get("name"), **(result.get("skipped") or {})}])
-    return render_values(str(result.get("name")), result.get("values") or [], width)
+    return render_values(
+        str(result.get("name")), result.get("values") or [], width, page=page, find=find
+    )
 
 
 _STATUS_STYLE = {"changed": "yellow", "added": "green", "removed": "red", "unchanged": "dim"}
 
 
-def render_diff(diff: dict[str, Any], width: int, top: int = TOP_VALUES) -> Text:
+def render_diff(
+    diff: dict[str, Any], width: int, page: int = 0, find: str = "", top: int = TOP_VALUES
+) -> Text:
     """Per field: its status, then the largest changes as signed bars."""
     out = Text()
     for f in diff.get("fields") or []:
         status = str(f.get("status"))
         changes = f.get("changes") or []
+        if find:
+            needle = find.lower()
+            changes = [c for c in changes if needle in value_label(c.get("v")).lower()]
         out.append(str(f.get("name")), style="bold")
         out.append(f"  {status}", style=_STATUS_STYLE.get(status, ""))
         out.append(f"  {len(changes)} values changed\n" if changes else "\n", style="dim")
-        shown = changes[:top]
+        pages = max(1, -(-len(changes) // top))
+        start = max(0, min(page, pages - 1)) * top
+        shown = changes[start : start + top]
         if not shown:
             out.append("\n")
             continue
@@ -131,7 +164,11 @@ def render_diff(diff: dict[str, Any], width: int, top: int = TOP_VALUES) -> Text
             out.append(bar(abs(d) / peak, bar_w), style="green" if d > 0 else "red")
             out.append("\n")
         if len(changes) > top:
-            out.append(f"  … {len(changes) - top} more changes\n", style="dim")
+            out.append(
+                f"  changes {start + 1}–{start + len(shown)} of {len(changes)}"
+                "  (] next · [ previous · f find)\n",
+                style="dim",
+            )
         out.append("\n")
     skipped = diff.get("fields_skipped") or {}
     was, now = set(skipped.get("from") or []), set(skipped.get("to") or [])
@@ -152,6 +189,8 @@ class Histogram(Static):
         self._kind: str | None = None
         self._payload: dict[str, Any] | None = None
         self._heading: Text | None = None
+        self.page = 0
+        self.find = ""
 
     @property
     def kind(self) -> str | None:
@@ -161,7 +200,34 @@ class Histogram(Static):
         self._kind = kind
         self._payload = payload
         self._heading = Text(heading) if isinstance(heading, str) else heading
+        self.page, self.find = 0, ""
         self._render_now()
+
+    @property
+    def pageable(self) -> bool:
+        return self._payload is not None and self._kind in ("body", "result", "diff")
+
+    def turn(self, delta: int) -> None:
+        """Show the next (or previous) ``TOP_VALUES`` values of every field."""
+        if self.pageable:
+            self.page = max(0, min(self.page + delta, self._last_page()))
+            self._render_now()
+
+    def search(self, text: str) -> None:
+        """Keep only values whose label contains ``text``; "" shows them all again."""
+        if self.pageable:
+            self.find, self.page = text.strip(), 0
+            self._render_now()
+
+    def _last_page(self) -> int:
+        payload = self._payload or {}
+        if self._kind == "diff":
+            sizes = [len(f.get("changes") or []) for f in payload.get("fields") or []]
+        elif self._kind == "result":
+            sizes = [len(payload.get("values") or [])]
+        else:
+            sizes = [len(f.get("values") or []) for f in payload.get("fields") or []]
+        return max(0, (max(sizes, default=0) - 1) // TOP_VALUES)
 
     def show_text(self, text: Text | str) -> None:
         self._kind = "text"
@@ -179,7 +245,7 @@ class Histogram(Static):
         if self._heading is not None:
             out.append_text(self._heading)
             out.append("\n\n")
-        out.append_text(render(self._payload, width))
+        out.append_text(render(self._payload, width, page=self.page, find=self.find))
         self.update(out)
 
     def on_resize(self) -> None:

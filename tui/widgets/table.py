@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.widgets import DataTable
+from textual.widgets import DataTable, ListView
 from textual.widgets.data_table import ColumnKey, DuplicateKey, Row, RowDoesNotExist, RowKey
 
 
@@ -22,7 +23,31 @@ def cursor_key(table: DataTable[Any]) -> str | None:
     return value
 
 
-class FixedWidthTable(DataTable[Any]):
+class NavTable(DataTable[Any]):
+    """A row table with the keys k9s and lazygit users expect.
+
+    DataTable binds ``home``/``end`` to horizontal scrolling, so on a row table they did
+    nothing visible; here they go to the first and last row, like ``g``/``G``, and
+    ``j``/``k`` move like the arrows.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g,home", "scroll_top", "First row", show=False),
+        Binding("G,end", "scroll_bottom", "Last row", show=False),
+        Binding("shift+left", "scroll_left_page", "Scroll left", show=False),
+        Binding("shift+right", "scroll_right_page", "Scroll right", show=False),
+    ]
+
+    def action_scroll_left_page(self) -> None:
+        self.scroll_x = max(0, self.scroll_x - max(8, self.size.width // 2))
+
+    def action_scroll_right_page(self) -> None:
+        self.scroll_x = min(self.max_scroll_x, self.scroll_x + max(8, self.size.width // 2))
+
+
+class FixedWidthTable(NavTable):
     """Skips measuring every new cell when no column sizes itself to its content.
 
     DataTable measures each cell of each added row to size auto-width columns; with
@@ -88,3 +113,22 @@ class FixedWidthTable(DataTable[Any]):
             column.label = label
         self._update_count += 1
         self.refresh(layout=True)
+
+
+class NavList(ListView):
+    """A ListView that also moves with ``j``/``k`` and jumps with ``g``/``G``/home/end."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+    ]
+
+    def action_first(self) -> None:
+        if len(self):
+            self.index = 0
+
+    def action_last(self) -> None:
+        if len(self):
+            self.index = len(self) - 1

@@ -121,6 +121,7 @@ async def test_jobs_listed_with_progress(make_app: Callable[..., LayerDashboard]
 async def test_new_snapshot_job_runs_to_completion(
     make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
 ) -> None:
+    fake.job_steps = 30  # enough polls that the bar is seen between 0 and 1 on a busy machine
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_products(app, pilot)
@@ -152,7 +153,7 @@ async def test_new_snapshot_job_runs_to_completion(
             progress_seen.add(float(job.get("progress") or 0))
             return job.get("status") == "completed"
 
-        await wait_until(pilot, done, timeout=10)
+        await wait_until(pilot, done, timeout=40)
         await settle(pilot)
         assert len(progress_seen) >= 2  # the bar moved through intermediate values
         item = next(i for i in screen.query(JobItem) if i.job_id == job_id)
