@@ -349,7 +349,9 @@ class AerospikeKV(KVStore):
             bins = {**doc_bins(doc), GEN_BIN: generation, DOC_BIN: _dumps(doc)}
             operations = [ops.write(name, value) for name, value in bins.items()]
             chunk.append(
-                Write((self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy=policy)
+                Write(
+                    (self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy=policy
+                )
             )
             total += 1
             if len(chunk) >= BATCH_CHUNK:
