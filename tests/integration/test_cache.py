@@ -266,6 +266,7 @@ def test_readyz_names_an_unreachable_aerospike(emulator, backend_factory) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_warm_of_a_million_documents(
     emulator_factory, backend_factory, kv_backend, tmp_path
 ) -> None:
