@@ -21,13 +21,13 @@ Data model:
   none is given, so the namespace's default-ttl never applies; ``meta["ttl"]`` is
   deprecated since client 19.1). The server hides expired records from reads itself but
   keeps them until its namespace supervisor (``nsup-period``) removes them, and a plain
-  remove of such a record succeeds, so ``delete`` carries a filter expression that the
-  record is live (``TTL() > 0`` or ``VoidTime() == -1``: it never expires).
+  remove of such a record succeeds (a filter expression on ``TTL()`` still sees it as
+  live, server 8.1), so ``delete`` reads first and removes only the generation it read.
 
 ``cas`` with expected generation 0 is a create (``POLICY_EXISTS_CREATE``); otherwise it
 is a write with ``POLICY_GEN_EQ`` and the expected ``gen`` that fails if the record is
-gone (``POLICY_EXISTS_UPDATE``). ``delete`` with a generation uses ``POLICY_GEN_EQ`` and
-the remove policy's ``generation``. ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
+gone (``POLICY_EXISTS_UPDATE``). ``delete`` removes with ``POLICY_GEN_EQ`` and the
+generation it read (or was given). ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
 uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
 
@@ -56,7 +56,6 @@ host:port/ns)", …)``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -93,14 +92,6 @@ SET_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-@functools.cache
-def _live_record() -> Any:
-    """A filter expression true for a record that has not expired yet."""
-    from aerospike_helpers import expressions as exp
-
-    return exp.Or(exp.Eq(exp.VoidTime(), -1), exp.GT(exp.TTL(), 0)).compile()
 
 
 class AerospikeKV(KVStore):
@@ -265,16 +256,27 @@ class AerospikeKV(KVStore):
             raise self._unavailable(exc) from exc
 
     def delete(self, set_name: str, key: str, expected_generation: int | None = None) -> bool:
-        policy: dict[str, Any] = {"expressions": _live_record()}
-        if expected_generation is not None:
-            policy.update(gen=aerospike.POLICY_GEN_EQ, generation=expected_generation)
-        try:
-            self._db().remove(self._key(set_name, key), policy=policy)
-        except (aex.RecordNotFound, aex.RecordGenerationError, aex.FilteredOut):
-            return False
-        except aex.AerospikeError as exc:
-            raise self._unavailable(exc) from exc
-        return True
+        # A read first: it hides a record that has expired but is not reaped yet, which a
+        # plain remove would delete (and report). The remove then requires the generation
+        # read, so a record rewritten in between is read again, never removed unseen.
+        while True:
+            rec = self.get(set_name, key)
+            if rec is None:
+                return False
+            if expected_generation is not None and rec.generation != expected_generation:
+                return False
+            policy = {"gen": aerospike.POLICY_GEN_EQ, "generation": rec.generation}
+            try:
+                self._db().remove(self._key(set_name, key), policy=policy)
+            except aex.RecordNotFound:
+                return False
+            except aex.RecordGenerationError:
+                if expected_generation is not None:
+                    return False
+                continue  # rewritten since the read: look again
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            return True
 
     def _scan_all(self, set_name: str, prefix: str) -> list[tuple[str, Record]]:
         found: list[tuple[str, Record]] = []
