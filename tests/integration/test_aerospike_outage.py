@@ -33,7 +33,7 @@ def _during_outage(layer_url: str, ns: str, job_id: str) -> list[requests.Respon
     get = requests.get
     return [
         get(f"{layer_url}/v2/namespaces/{ns}/snapshot-jobs/{job_id}", timeout=60),
-        get(f"{layer_url}/v2/namespaces/{ns}/history", timeout=60),
+        get(f"{layer_url}/v2/namespaces/{ns}/snapshot-jobs", timeout=60),
         requests.post(
             f"{layer_url}/v2/namespaces/{ns}/snapshots",
             json={"field": "c", "source": "origin"},
