@@ -292,5 +292,9 @@ def test_warm_of_a_million_documents(
         create(layer.url, "big", field="category", source="origin", filters=f).json()["id"],
         timeout=1800,
     )
-    assert got["status"] == "completed" and got["documents_scanned"] == n
+    assert got["status"] == "completed"
+    # Aerospike evaluates the pushable part of the filter server-side: fewer come back.
+    assert (
+        got["documents_scanned"] == n if kv_backend == "sqlite" else got["documents_scanned"] <= n
+    )
     assert got["result"] == origin["result"]
