@@ -194,7 +194,10 @@ def _leaf(f: list[Any]) -> tuple[Node, Node]:
         for t in (T_STRING, T_INTEGER, T_DOUBLE):
             nodes = [one[t] for one in per]
             typed[t] = None if any(n is None for n in nodes) else _or([n for n in nodes if n])
-        # A BLOB may hold an array, where In means "any element is in the list": unknown.
+        # A BLOB may hold an array, where In means "any element is in the list": unknown,
+        # unless the list is empty (no element is in it).
+        if value == []:
+            typed[T_BLOB] = FALSE
     elif op in ("Lt", "Lte", "Gt", "Gte") and value is not None:
         typed = _typed_cmp(attr, CMP_OPS[op], value)
     if op in ("NotEq", "NotIn"):
