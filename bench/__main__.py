@@ -19,6 +19,7 @@ FULL = [
         ["bench.bench_listing", "--latency-ms", "10", "--page-size", "100", "--page-size", "1000"],
     ),
     ("watcher", ["bench.bench_watcher", "--namespaces", "10000", "--latency-ms", "10"]),
+    ("kv store", ["bench.bench_kv"]),
     ("snapshots", ["bench.bench_snapshot"]),
     ("chronology", ["bench.bench_chronology"]),
     ("document cache", ["bench.bench_cache"]),
@@ -35,6 +36,7 @@ QUICK = {
     "bench.bench_load": ["--workers", "1", "--workers", "4", "--duration", "3"],
     "bench.bench_dashboard": ["--namespaces", "2000", "--refreshes", "2"],
     "bench.bench_cache": ["--repeats", "3"],
+    "bench.bench_kv": ["--quick"],
     "bench.bench_scale": ["--quick"],
 }
 

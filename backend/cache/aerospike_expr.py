@@ -19,7 +19,10 @@ Each filter gets two translations, ``may`` (true whenever the filter may be true
 A leaf is a ``cond`` on the bin's type: the missing case is decided by the evaluator
 itself (``Eq null`` matches missing, ``Lt``/``Lte`` match null: whatever
 ``common.filters`` says), same-type comparisons are exact (UTF-8 byte order is code
-point order), and every other case is unknown: ``may`` true, ``must`` false. Every
+point order), and every other case is unknown: ``may`` true, ``must`` false. So ``In``
+on a BLOB (it may hold an array: "any element in the list"), ``Lt null``, ``Glob`` and
+the array operators are never pushed down beyond the missing case. Numbers follow the
+evaluator: ``1`` equals ``1.0``, booleans equal no number. Every
 branch of a ``cond`` evaluates only when chosen, so no comparison ever meets a bin of
 the wrong type (which Aerospike would turn into "unknown" and drop the record).
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.filters import evaluate
+from common.filters import FilterError, evaluate
 
 RESERVED_BINS = frozenset({"_doc", "_g"})
 MAX_BIN_BYTES = 15
@@ -186,17 +189,25 @@ def _leaf(f: list[Any]) -> tuple[Node, Node]:
     typed: Cases = {}
     if op in ("Eq", "NotEq"):
         typed = _typed_eq(attr, value)
-    elif op in ("In", "NotIn") and isinstance(value, list):
-        per = [_typed_eq(attr, v) for v in value]
-        for t in (T_STRING, T_INTEGER, T_DOUBLE, T_BLOB):
+    elif op in ("In", "NotIn"):
+        per = [_typed_eq(attr, v) for v in (value if isinstance(value, list) else [value])]
+        for t in (T_STRING, T_INTEGER, T_DOUBLE):
             nodes = [one[t] for one in per]
             typed[t] = None if any(n is None for n in nodes) else _or([n for n in nodes if n])
-    elif op in ("Lt", "Lte", "Gt", "Gte"):
+        # A BLOB may hold an array, where In means "any element is in the list": unknown,
+        # unless the list is empty (no element is in it).
+        if value == []:
+            typed[T_BLOB] = FALSE
+    elif op in ("Lt", "Lte", "Gt", "Gte") and value is not None:
         typed = _typed_cmp(attr, CMP_OPS[op], value)
     if op in ("NotEq", "NotIn"):
         typed = {t: None if n is None else _not(n) for t, n in typed.items()}
     # The missing case is whatever the evaluator says for a document without attr.
-    cases: dict[int, Node] = {T_UNDEF: ("const", bool(evaluate(f, {})))}
+    try:
+        missing = bool(evaluate(f, {}))
+    except FilterError:
+        return TRUE, FALSE  # not in the evaluator's grammar: nothing to push down
+    cases: dict[int, Node] = {T_UNDEF: ("const", missing)}
     cases.update({t: n for t, n in typed.items() if n is not None})
     decided = list(cases.values())
     if (

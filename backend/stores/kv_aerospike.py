@@ -3,8 +3,11 @@
 Data model:
 
 - namespace: the one in the URL (``aerospike://host:port[,host:port]/NAMESPACE``);
-- **set**: the KV store's ``set_name`` is the Aerospike set name as is (Aerospike caps
-  set names at 63 bytes; Layer's are short: ``freshness``, ``jobs``, ``docs`` …);
+- **set**: the KV store's ``set_name`` is the Aerospike set name, after the store's
+  ``set_prefix`` (``aerospike://…/ns?set_prefix=P``, default none: several deployments
+  or test runs can share one Aerospike namespace). Aerospike caps set names at 63 bytes;
+  Layer's are short (``freshness``, ``jobs``, ``cd_`` + 24 hex digits …) and the prefix
+  at most ``MAX_SET_PREFIX`` bytes;
 - **key**: the record key is ``(namespace, set_name, key)`` with the KV key as a string
   user key. The user key is stored with the record (``POLICY_KEY_SEND``) so ``scan``
   can return it;
@@ -14,13 +17,17 @@ Data model:
   contract (a new record has 1, each write adds 1) but wraps it at 65535, so a cas
   against a record written exactly 65536 times in between would wrongly succeed;
   Layer's cas loops re-read right before writing, so this cannot happen in practice;
-- **TTL**: the record's ``ttl`` (``TTL_NEVER_EXPIRE`` when none is given, so the
-  namespace's default-ttl never applies); the server hides expired records itself.
+- **TTL**: the record's ``ttl``, given in the write policy (``TTL_NEVER_EXPIRE`` when
+  none is given, so the namespace's default-ttl never applies; ``meta["ttl"]`` is
+  deprecated since client 19.1). The server hides expired records from reads itself but
+  keeps them until its namespace supervisor (``nsup-period``) removes them, and a plain
+  remove of such a record succeeds (a filter expression on ``TTL()`` still sees it as
+  live, server 8.1), so ``delete`` reads first and removes only the generation it read.
 
 ``cas`` with expected generation 0 is a create (``POLICY_EXISTS_CREATE``); otherwise it
 is a write with ``POLICY_GEN_EQ`` and the expected ``gen`` that fails if the record is
-gone (``POLICY_EXISTS_UPDATE``). ``delete`` with a generation uses ``POLICY_GEN_EQ`` on
-the remove. ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
+gone (``POLICY_EXISTS_UPDATE``). ``delete`` removes with ``POLICY_GEN_EQ`` and the
+generation it read (or was given). ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
 uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
 
@@ -79,6 +86,8 @@ TOTAL_TIMEOUT_MS = 5000
 SOCKET_TIMEOUT_MS = 2000
 MAX_RETRIES = 2
 SCAN_TIMEOUT_MS = 60_000
+MAX_SET_PREFIX = 24
+SET_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _dumps(value: dict[str, Any]) -> str:
@@ -96,13 +105,20 @@ class AerospikeKV(KVStore):
         connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
         total_timeout_ms: int = TOTAL_TIMEOUT_MS,
         max_retries: int = MAX_RETRIES,
+        set_prefix: str = "",
     ) -> None:
         if not hosts:
             raise ValueError("aerospike needs at least one host")
         if not namespace:
             raise ValueError("aerospike needs a namespace")
+        if len(set_prefix) > MAX_SET_PREFIX or not set(set_prefix) <= SET_PREFIX_CHARS:
+            raise ValueError(
+                f"aerospike set_prefix must be at most {MAX_SET_PREFIX} characters of "
+                f"A-Z a-z 0-9 _ -: {set_prefix!r}"
+            )
         self.hosts = [(h, int(p)) for h, p in hosts]
         self.namespace = namespace
+        self.set_prefix = set_prefix
         self.store_name = (
             f"kv (aerospike {','.join(f'{h}:{p}' for h, p in self.hosts)}/{namespace})"
         )
@@ -172,18 +188,12 @@ class AerospikeKV(KVStore):
         return StoreUnavailable(self.store_name, f"{type(exc).__name__}: {msg}")
 
     def _key(self, set_name: str, key: str) -> tuple[str, str, str]:
-        return (self.namespace, set_name, key)
+        return (self.namespace, self.set_prefix + set_name, key)
 
     @staticmethod
-    def _write_policy(**extra: Any) -> dict[str, Any]:
-        return {"key": aerospike.POLICY_KEY_SEND, **extra}
-
-    @staticmethod
-    def _meta(ttl_s: int | None, gen: int | None = None) -> dict[str, Any]:
-        meta: dict[str, Any] = {"ttl": aerospike.TTL_NEVER_EXPIRE if ttl_s is None else int(ttl_s)}
-        if gen is not None:
-            meta["gen"] = gen
-        return meta
+    def _write_policy(ttl_s: int | None, **extra: Any) -> dict[str, Any]:
+        ttl = aerospike.TTL_NEVER_EXPIRE if ttl_s is None else int(ttl_s)
+        return {"key": aerospike.POLICY_KEY_SEND, "ttl": ttl, **extra}
 
     @staticmethod
     def _record(bins: dict[str, Any] | None, meta: dict[str, Any] | None) -> Record:
@@ -218,7 +228,7 @@ class AerospikeKV(KVStore):
 
     def put(self, set_name: str, key: str, value: dict[str, Any], ttl_s: int | None = None) -> int:
         try:
-            return self._write(set_name, key, value, self._meta(ttl_s), self._write_policy())
+            return self._write(set_name, key, value, {}, self._write_policy(ttl_s))
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
 
@@ -230,13 +240,13 @@ class AerospikeKV(KVStore):
         expected_generation: int,
         ttl_s: int | None = None,
     ) -> int | None:
+        meta: dict[str, Any] = {}
         if expected_generation == 0:
-            meta = self._meta(ttl_s)
-            policy = self._write_policy(exists=aerospike.POLICY_EXISTS_CREATE)
+            policy = self._write_policy(ttl_s, exists=aerospike.POLICY_EXISTS_CREATE)
         else:
-            meta = self._meta(ttl_s, expected_generation)
+            meta = {"gen": expected_generation}
             policy = self._write_policy(
-                gen=aerospike.POLICY_GEN_EQ, exists=aerospike.POLICY_EXISTS_UPDATE
+                ttl_s, gen=aerospike.POLICY_GEN_EQ, exists=aerospike.POLICY_EXISTS_UPDATE
             )
         try:
             return self._write(set_name, key, value, meta, policy)
@@ -246,20 +256,27 @@ class AerospikeKV(KVStore):
             raise self._unavailable(exc) from exc
 
     def delete(self, set_name: str, key: str, expected_generation: int | None = None) -> bool:
-        try:
-            if expected_generation is None:
-                self._db().remove(self._key(set_name, key))
-            else:
-                self._db().remove(
-                    self._key(set_name, key),
-                    {"gen": expected_generation},
-                    {"gen": aerospike.POLICY_GEN_EQ},
-                )
-        except (aex.RecordNotFound, aex.RecordGenerationError):
-            return False
-        except aex.AerospikeError as exc:
-            raise self._unavailable(exc) from exc
-        return True
+        # A read first: it hides a record that has expired but is not reaped yet, which a
+        # plain remove would delete (and report). The remove then requires the generation
+        # read, so a record rewritten in between is read again, never removed unseen.
+        while True:
+            rec = self.get(set_name, key)
+            if rec is None:
+                return False
+            if expected_generation is not None and rec.generation != expected_generation:
+                return False
+            policy = {"gen": aerospike.POLICY_GEN_EQ, "generation": rec.generation}
+            try:
+                self._db().remove(self._key(set_name, key), policy=policy)
+            except aex.RecordNotFound:
+                return False
+            except aex.RecordGenerationError:
+                if expected_generation is not None:
+                    return False
+                continue  # rewritten since the read: look again
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            return True
 
     def _scan_all(self, set_name: str, prefix: str) -> list[tuple[str, Record]]:
         found: list[tuple[str, Record]] = []
@@ -271,7 +288,7 @@ class AerospikeKV(KVStore):
                 found.append((user_key, self._record(bins, meta)))
 
         try:
-            query = self._db().query(self.namespace, set_name)
+            query = self._db().query(self.namespace, self.set_prefix + set_name)
             query.foreach(collect)
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
@@ -284,8 +301,7 @@ class AerospikeKV(KVStore):
     def put_many(
         self, set_name: str, items: Iterable[tuple[str, dict[str, Any]]], ttl_s: int | None = None
     ) -> int:
-        ttl = aerospike.TTL_NEVER_EXPIRE if ttl_s is None else int(ttl_s)
-        policy = {"key": aerospike.POLICY_KEY_SEND, "ttl": ttl}
+        policy = self._write_policy(ttl_s)
         total = 0
         chunk: list[Any] = []
 
@@ -313,9 +329,8 @@ class AerospikeKV(KVStore):
 
     # -- the document cache ----------------------------------------------------------------
 
-    @staticmethod
-    def docs_set(ns: str) -> str:
-        return "cd_" + hashlib.sha1(ns.encode()).hexdigest()[:24]
+    def docs_set(self, ns: str) -> str:
+        return self.set_prefix + "cd_" + hashlib.sha1(ns.encode()).hexdigest()[:24]
 
     def _doc_query(self, ns: str, expression: Any, bins: Sequence[str]) -> Any:
         query = self._db().query(self.namespace, self.docs_set(ns))
@@ -329,14 +344,16 @@ class AerospikeKV(KVStore):
         from backend.cache.aerospike_expr import doc_bins
 
         set_name = self.docs_set(ns)
-        policy = {"key": aerospike.POLICY_KEY_SEND, "ttl": aerospike.TTL_NEVER_EXPIRE}
+        policy = self._write_policy(None)
         total = 0
         chunk: list[Any] = []
         for doc_id, doc in docs:
             bins = {**doc_bins(doc), GEN_BIN: generation, DOC_BIN: _dumps(doc)}
             operations = [ops.write(name, value) for name, value in bins.items()]
             chunk.append(
-                Write(self._key(set_name, f"{generation}/{doc_id}"), operations, policy=policy)
+                Write(
+                    (self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy=policy
+                )
             )
             total += 1
             if len(chunk) >= BATCH_CHUNK:

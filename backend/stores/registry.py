@@ -7,6 +7,9 @@ KV stores:
     ``sqlite://PATH?busy_timeout_ms=N``     how long a write waits for a lock before the
                                             store reports itself unavailable (default 30000)
     ``aerospike://host:port[,host2:port]/namespace``
+    ``aerospike://…/namespace?set_prefix=P``  prefix every set name with P (up to 24 of
+                                            ``A-Za-z0-9_-``: deployments or test runs
+                                            sharing one Aerospike namespace)
 
 Object stores:
     ``file://PATH``                         relative, or ``file:///abs/path`` (or ``file:////…``)
@@ -76,7 +79,14 @@ def open_kv(url: str) -> KVStore:
             options[name] = int(value)
         store: KVStore = mod.SQLiteKV(_path(path), **options)
         return store
-    # aerospike://host:port[,host2:port]/namespace
+    # aerospike://host:port[,host2:port]/namespace[?set_prefix=P]
+    rest, _, query = rest.partition("?")
+    aero_options: dict[str, str] = {}
+    for part in filter(None, query.split("&")):
+        name, _, value = part.partition("=")
+        if name != "set_prefix":
+            raise ValueError(f"aerospike URL option must be set_prefix=<prefix>, got {part!r}")
+        aero_options[name] = value
     hosts_part, _, namespace = rest.partition("/")
     namespace = namespace.strip("/")
     if not hosts_part or not namespace:
@@ -93,7 +103,7 @@ def open_kv(url: str) -> KVStore:
         except ValueError:
             raise ValueError(f"bad aerospike host {item!r} in {url!r}") from None
     mod = _load("backend.stores.kv_aerospike")
-    store = mod.AerospikeKV(hosts, namespace)
+    store = mod.AerospikeKV(hosts, namespace, **aero_options)
     return store
 
 

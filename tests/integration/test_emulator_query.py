@@ -180,3 +180,25 @@ def test_projection_and_ann(emulator: EmulatorServer) -> None:
         {"rank_by": ["id", "asc"], "limit": 2, "offset": 1, "filters": ["id", "In", [1, 3, 5]]},
     )
     assert [r["id"] for r in got] == [3, 5]
+
+
+def test_id_filters_agree_with_the_evaluator(emulator: EmulatorServer) -> None:
+    """The id index is a shortcut: an id filter answers what ``common.filters`` says."""
+    from common.filters import evaluate
+
+    docs = [{"id": i} for i in range(1, 6)]
+    assert requests.post(
+        f"{emulator.url}/v2/namespaces/ids", json={"upsert_rows": docs}, timeout=5
+    ).ok
+    for f in (
+        ["id", "In", [1.0]],
+        ["id", "In", [2, 3.0, "x"]],
+        ["id", "Eq", 4.0],
+        ["id", "Gte", 4.5],
+        ["And", [["id", "In", [1, 2]], ["id", "In", [2.0]]]],
+    ):
+        got = [
+            r["id"]
+            for r in rows(emulator, "ids", {"rank_by": ["id", "asc"], "limit": 10, "filters": f})
+        ]
+        assert got == [d["id"] for d in docs if evaluate(f, d)], f

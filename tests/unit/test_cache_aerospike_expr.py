@@ -158,3 +158,36 @@ def test_compiled_expression_shape() -> None:
     assert to_expression(None, generation=7) is not None
     nothing = repr(to_expression(["a", "In", []], generation=2))
     assert "-1" in nothing  # matches no generation
+
+
+def test_numbers_compare_as_the_evaluator_says() -> None:
+    # 1 equals 1.0 (the evaluator's rule); a bool equals no number.
+    for f, doc in (
+        (["id", "In", [1.0]], {"id": 1}),
+        (["id", "Eq", 1.0], {"id": 1}),
+        (["x", "In", [1]], {"x": 1.0}),
+        (["x", "NotIn", [True]], {"x": 1}),
+    ):
+        may, must = translate(f)
+        bins = doc_bins(doc)
+        assert evaluate(f, doc) is True
+        assert evaluate_ir(may, bins) is True and evaluate_ir(must, bins) is True, f
+    assert evaluate_ir(pushdown(["x", "In", [True]]), doc_bins({"x": 1})) is False
+
+
+def test_in_on_an_array_is_not_decided_server_side() -> None:
+    # "any element is in the list" cannot be read from the BLOB: the pushdown lets it through.
+    for f in (["tags", "In", ["a"]], ["tags", "NotIn", ["a"]], ["tags", "In", [1]]):
+        may, must = translate(f)
+        for doc in ({"tags": ["a", "b"]}, {"tags": [1]}, {"tags": []}):
+            assert evaluate_ir(may, doc_bins(doc)) is True, (f, doc)
+            assert evaluate_ir(must, doc_bins(doc)) is False, (f, doc)
+    # A bare scalar is a one-element list.
+    assert evaluate_ir(pushdown(["a", "In", "x"]), doc_bins({"a": "x"})) is True
+
+
+def test_lt_null_is_not_pushed_down() -> None:
+    may, must = translate(["a", "Lt", None])
+    for doc in ({"a": 1}, {"a": "x"}, {"a": [1]}):
+        assert evaluate_ir(may, doc_bins(doc)) is True
+        assert evaluate_ir(must, doc_bins(doc)) is False

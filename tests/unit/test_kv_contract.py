@@ -22,6 +22,7 @@ from backend.stores.errors import StoreUnavailable
 from backend.stores.kv_base import KVStore, Record
 from backend.stores.kv_sqlite import SQLiteKV
 from backend.stores.registry import open_kv
+from tests.fixtures.kv import kv_url
 
 
 @pytest.fixture
@@ -79,8 +80,17 @@ def test_ttl_expiry(kv: KVStore, s: str) -> None:
     kv.put_many(s, [("batch-short", {"v": 2})], ttl_s=1)
     kv.put(s, "long", {"v": 3}, ttl_s=3600)
     kv.put(s, "forever", {"v": 4})
+    kv.put(s, "gen-short", {"v": 6}, ttl_s=1)
+    kv.put(s, "del-short", {"v": 7}, ttl_s=1)
     assert kv.get(s, "short") == Record({"v": 1}, 1)
-    assert [k for k, _ in kv.scan(s)] == ["batch-short", "forever", "long", "short"]
+    assert [k for k, _ in kv.scan(s)] == [
+        "batch-short",
+        "del-short",
+        "forever",
+        "gen-short",
+        "long",
+        "short",
+    ]
     time.sleep(2.1)  # Aerospike counts TTLs in whole seconds from the write
     assert kv.get(s, "short") is None
     assert kv.get(s, "batch-short") is None
@@ -88,7 +98,14 @@ def test_ttl_expiry(kv: KVStore, s: str) -> None:
     assert [k for k, _ in kv.scan(s)] == ["forever", "long"]
     # An expired record is absent: cas 0 recreates it from generation 1.
     assert kv.cas(s, "short", {"v": 5}, 0) == 1
+    # Expired but perhaps not yet reaped by the server: absent for every operation.
     assert kv.delete(s, "batch-short") is False
+    assert kv.delete(s, "del-short", expected_generation=1) is False
+    assert kv.cas(s, "gen-short", {"v": 8}, 1) is None
+    assert kv.get(s, "gen-short") is None
+    # A record with a TTL that has not passed, and one without, delete as usual.
+    assert kv.delete(s, "long") is True and kv.delete(s, "forever") is True
+    assert [k for k, _ in kv.scan(s)] == ["short"]
 
 
 def test_scan_prefix_in_key_order(kv: KVStore, s: str) -> None:
@@ -180,12 +197,12 @@ def test_threads_cas_increment_exact_total(kv: KVStore, s: str) -> None:
     assert rec.generation == threads_n * per_thread + 1
 
 
-# -- SQLite specifics ---------------------------------------------------------------------
+# -- across processes, then SQLite specifics ---------------------------------------------------------------------
 
 
-def _process_increments(path: str, set_name: str, count: int) -> list[int]:
+def _process_increments(url: str, set_name: str, count: int) -> list[int]:
     """Runs in a spawned process: cas-increment the counter ``count`` times."""
-    kv = SQLiteKV(path)
+    kv = open_kv(url)
     won: list[int] = []
     while len(won) < count:
         rec = kv.get(set_name, "counter")
@@ -197,14 +214,14 @@ def _process_increments(path: str, set_name: str, count: int) -> list[int]:
     return won
 
 
-def test_sqlite_cas_across_processes_one_winner_per_generation(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.db")
-    kv = SQLiteKV(path)
+def test_cas_across_processes_one_winner_per_generation(kv_backend: str, tmp_path: Path) -> None:
+    url = kv_url(kv_backend, tmp_path)
+    kv = open_kv(url)
     kv.put("c", "counter", {"n": 0})
     procs, per_proc = 4, 40
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(procs) as pool:
-        results = pool.starmap(_process_increments, [(path, "c", per_proc)] * procs)
+        results = pool.starmap(_process_increments, [(url, "c", per_proc)] * procs)
     generations = sorted(g for won in results for g in won)
     # Every generation from 2 on was won by exactly one cas, in exactly one process.
     assert generations == list(range(2, procs * per_proc + 2))

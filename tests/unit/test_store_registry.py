@@ -44,6 +44,19 @@ def test_aerospike_url_parsing() -> None:
         open_kv("aerospike://db:port/ns")
 
 
+def test_aerospike_set_prefix() -> None:
+    pytest.importorskip("aerospike")
+    kv = open_kv("aerospike://db:3000/ns?set_prefix=run_1-")
+    assert kv.set_prefix == "run_1-"  # type: ignore[attr-defined]
+    assert kv._key("jobs", "a/b") == ("ns", "run_1-jobs", "a/b")  # type: ignore[attr-defined]
+    assert kv.docs_set("shop").startswith("run_1-cd_")  # type: ignore[attr-defined]
+    assert kv.store_name == "kv (aerospike db:3000/ns)"
+    assert open_kv("aerospike://db:3000/ns").set_prefix == ""  # type: ignore[attr-defined]
+    for bad in ("set_prefix=a.b", "set_prefix=" + "x" * 25, "prefix=a", "set_prefix=a b"):
+        with pytest.raises(ValueError, match="set_prefix"):
+            open_kv(f"aerospike://db:3000/ns?{bad}")
+
+
 def test_object_store_urls(tmp_path: Path) -> None:
     store = open_object_store(f"file://{tmp_path}/objects")
     assert isinstance(store, FileObjectStore)
