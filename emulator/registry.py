@@ -102,21 +102,13 @@ class Registry:
 
     def get(self, name: str, now_ms: int) -> Namespace | None:
         """The namespace's object, materializing an idle one."""
-        ns = self._objects.get(name)
-        if ns is not None:
-            return ns
-        with self._lock:
-            ns = self._objects.get(name)
-            if ns is not None:
-                return ns
-            if not self._contains(name):
-                return None
-            ns = self._build(name, now_ms) or self._new(name, now_ms)
-            self._objects[name] = ns
-            return ns
+        return self._lookup(name, now_ms, keep=True)
 
     def peek(self, name: str, now_ms: int) -> Namespace | None:
         """The namespace for reading only: an idle one's object is built and not kept."""
+        return self._lookup(name, now_ms, keep=False)
+
+    def _lookup(self, name: str, now_ms: int, *, keep: bool) -> Namespace | None:
         ns = self._objects.get(name)
         if ns is not None:
             return ns
@@ -126,6 +118,10 @@ class Registry:
                 return ns
             if not self._contains(name):
                 return None
+            if keep:
+                ns = self._build(name, now_ms) or self._new(name, now_ms)
+                self._objects[name] = ns
+                return ns
         return self._build(name, now_ms) or self._new(name, now_ms)
 
     def get_or_create(self, name: str, now_ms: int) -> Namespace:
