@@ -110,9 +110,10 @@ class Inventory:
             self.on_cache(hit)
 
     def _build(self, prefix: str | None, cursor: str | None, page_size: int) -> dict[str, Any]:
+        deadline = self.upstream.interactive_deadline()  # the whole page answers by then
         try:
             listing = self.upstream.list_namespaces(
-                prefix=prefix, cursor=cursor, page_size=min(page_size, 1000)
+                prefix=prefix, cursor=cursor, page_size=min(page_size, 1000), deadline=deadline
             )
         except UpstreamError as exc:
             if exc.upstream_status == 400 and cursor:
@@ -129,7 +130,9 @@ class Inventory:
             records = {}
         now = now_ms()
         live = [ns for ns in names if not self._usable(records.get(ns), now)]
-        fetched = dict(zip(live, self.pool.map(self.row, live), strict=True))
+        fetched = dict(
+            zip(live, self.pool.map(lambda ns: self.row(ns, deadline), live), strict=True)
+        )
         rows = [fetched[ns] if ns in fetched else self.record_row(ns, records[ns]) for ns in names]
         next_cursor = listing.get("next_cursor") or None
         return {"namespaces": rows, "next_cursor": next_cursor}
@@ -168,12 +171,13 @@ class Inventory:
         row["size_bytes"] = fr.size_bytes
         return row
 
-    def row(self, ns: str) -> dict[str, Any]:
-        """A row with live metadata (and the record's freshness, if any)."""
+    def row(self, ns: str, deadline: float | None = None) -> dict[str, Any]:
+        """A row with live metadata (and the record's freshness, if any); a call not
+        answered by ``deadline`` degrades the row like a failed one."""
         fr = self.freshness.get(ns)
         row = self._base(ns, fr)
         try:
-            meta = self.upstream.metadata(ns)
+            meta = self.upstream.metadata(ns, deadline=deadline)
         except LayerError as exc:
             row["metadata_error"] = exc.message
             return row

@@ -368,6 +368,7 @@ SCHEMAS: dict[str, Schema] = {
             "role": nullable({"enum": ["admin", "read", "loopback"]}),
             "upstream": STR,
             "auth": {"enum": ["keys", "loopback-only"]},
+            "interactive_budget_ms": INT,
         }
     ),
     "Ready": obj(

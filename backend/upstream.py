@@ -168,6 +168,7 @@ class Upstream:
         self.timeout = (settings.upstream_connect_timeout_s, settings.upstream_read_timeout_s)
         self.retries = settings.upstream_retries
         self.budget_s = settings.upstream_retry_budget_s
+        self.interactive_budget_s = settings.interactive_budget_ms / 1000
         self.pool_size = max(settings.watch_concurrency, 64)
         self._sleep = sleep
         self._rand = rand
@@ -283,6 +284,7 @@ class Upstream:
         route: str = "other",
         decode: bool = True,
         no_retry: frozenset[int] = frozenset(),
+        deadline: float | None = None,
     ) -> requests.Response:
         """Send a request; retry it (when ``retry``) per the policy. Returns the last response.
 
@@ -290,16 +292,35 @@ class Upstream:
         received; a response with an error status is returned for the caller to map.
         ``decode=False`` keeps the body as the upstream encoded it (the proxy relays
         gzip bytes with their ``Content-Encoding`` rather than inflating them).
+        ``deadline`` (``time.monotonic()``; see ``interactive_deadline``) ends the retry
+        budget earlier and bounds each attempt's timeouts by the time left, so the call
+        returns by then whatever the upstream does.
         """
         if json_body is not None:
             data = orjson.dumps(json_body)
             headers = {**(headers or {}), "Content-Type": "application/json"}
-        deadline = time.monotonic() + self.budget_s
+        end = time.monotonic() + self.budget_s
+        if deadline is not None:
+            end = min(end, deadline)
         attempt = 0
+        prev: requests.Response | None = None
         while True:
             wait: float | None
+            attempt_timeout = timeout
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if prev is not None:
+                        return prev
+                    raise UpstreamTimeout(
+                        f"upstream did not answer {method} {path} within the interactive budget"
+                    )
+                connect, read = timeout or self.timeout
+                attempt_timeout = (min(connect, left), min(read, left))
             try:
-                resp = self._send_once(method, path, params, data, headers, timeout, route, decode)
+                resp = self._send_once(
+                    method, path, params, data, headers, attempt_timeout, route, decode
+                )
             except requests.Timeout as exc:
                 last_exc: Exception = exc
                 resp = None
@@ -314,12 +335,13 @@ class Upstream:
                 if not (retry and retryable) or attempt >= self.retries:
                     return resp
                 wait = retry_after_s(resp.headers)
+                prev = resp
             else:
                 if not retry or attempt >= self.retries:
                     self._raise_transport(last_exc, method, path)
                 wait = None
             delay = backoff_delay(attempt, self._rand()) if wait is None else wait
-            if time.monotonic() + delay > deadline:
+            if time.monotonic() + delay > end:
                 if resp is not None:
                     return resp
                 self._raise_transport(last_exc, method, path)
@@ -336,6 +358,11 @@ class Upstream:
             )
             self._sleep(delay)
             attempt += 1
+
+    def interactive_deadline(self) -> float:
+        """When a call made for an interactive route must be over
+        (``LAYER_INTERACTIVE_BUDGET_MS`` from now), for ``send(deadline=...)``."""
+        return time.monotonic() + self.interactive_budget_s
 
     @staticmethod
     def _raise_transport(exc: Exception, method: str, path: str) -> None:
@@ -381,6 +408,7 @@ class Upstream:
         params: Any = None,
         timeout: tuple[float, float] | None = None,
         no_retry: frozenset[int] = frozenset(),
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         """Send, map errors, and insist on a JSON object back."""
         resp = self.send(
@@ -392,6 +420,7 @@ class Upstream:
             timeout=timeout,
             route=route,
             no_retry=no_retry,
+            deadline=deadline,
         )
         out = self._json(resp, what)
         if not isinstance(out, dict):
@@ -405,6 +434,7 @@ class Upstream:
         page_size: int = 100,
         *,
         no_retry: frozenset[int] = frozenset(),
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"page_size": page_size}
         if prefix:
@@ -419,6 +449,7 @@ class Upstream:
             retry=True,
             params=params,
             no_retry=no_retry,
+            deadline=deadline,
         )
         if not isinstance(body.get("namespaces"), list):
             raise UpstreamError("list namespaces: unexpected payload", upstream_status=200)
@@ -430,8 +461,10 @@ class Upstream:
         timeout: tuple[float, float] | None = None,
         *,
         no_retry: frozenset[int] = frozenset(),
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """``no_retry``: statuses handed back at once (the watcher paces 429s itself)."""
+        """``no_retry``: statuses handed back at once (the watcher paces 429s itself);
+        ``deadline``: an interactive route's (``interactive_deadline``)."""
         path = f"/v2/namespaces/{quote(ns, safe='')}/metadata"
         return self._call(
             "GET",
@@ -441,6 +474,7 @@ class Upstream:
             retry=True,
             timeout=timeout,
             no_retry=no_retry,
+            deadline=deadline,
         )
 
     def query(self, ns: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-__all__ = ["LayerAPIError", "LayerClient", "LayerClientError", "LayerUnreachable"]
+__all__ = [
+    "LayerAPIError",
+    "LayerClient",
+    "LayerClientError",
+    "LayerUnreachable",
+    "timeout_for_budget",
+]
 
 
 class LayerClientError(Exception):
@@ -56,6 +62,18 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def timeout_for_budget(budget_ms: int) -> float:
+    """The HTTP timeout for a backend whose interactive routes answer within ``budget_ms``
+    (``GET /v2/whoami``'s ``interactive_budget_ms``): the budget plus a margin for Layer's
+    own work, so an upstream that is slow shows as Layer's 502/504 naming it, and only a
+    backend that does not answer at all as a timeout."""
+    budget_s = max(0, budget_ms) / 1000
+    return budget_s + max(BUDGET_MARGIN_S, budget_s / 2)
+
+
+BUDGET_MARGIN_S = 1.0
+
+
 def _seg(value: str) -> str:
     """Quote one path segment (namespace names and SHAs go into the path)."""
     return quote(value, safe="")
@@ -74,6 +92,10 @@ class LayerClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def use_budget(self, budget_ms: int) -> None:
+        """Wait for answers as long as the backend's interactive budget allows."""
+        self.timeout_s = timeout_for_budget(budget_ms)
 
     # -- transport ---------------------------------------------------------------------
 

@@ -163,6 +163,7 @@ class Settings:
     watch_shards: int = 16
     stuck_after_ms: int = 600_000
     listing_max_age_ms: int = 3_600_000
+    interactive_budget_ms: int = 2000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -230,6 +231,7 @@ class Settings:
             watch_max_rps=_float(env, "LAYER_WATCH_MAX_RPS", 100.0, 0.1, 1_000_000),
             watch_shards=_int(env, "LAYER_WATCH_SHARDS", 16, 1, 4096),
             stuck_after_ms=_int(env, "LAYER_STUCK_AFTER_MS", 600_000, 100, 30 * 86_400_000),
+            interactive_budget_ms=_int(env, "LAYER_INTERACTIVE_BUDGET_MS", 2000, 100, 600_000),
         )
         sweep_max = _int(env, "LAYER_SWEEP_MAX_MS", 3_600_000, 100, 30 * 86_400_000)
         values["sweep_max_ms"] = sweep_max

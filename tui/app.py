@@ -87,6 +87,10 @@ class LayerDashboard(App[int]):
     @on(ContextLoaded)
     def _context_loaded(self, message: ContextLoaded) -> None:
         self.context = dict(message.info)
+        budget = self.context.get("interactive_budget_ms")
+        use_budget = getattr(self.client, "use_budget", None)
+        if use_budget is not None and isinstance(budget, int) and not isinstance(budget, bool):
+            use_budget(budget)
         text = self.context_text()
         for screen in self.screen_stack:
             for line in screen.query(ContextLine):

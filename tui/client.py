@@ -51,6 +51,9 @@ class DashboardClient(Protocol):
 
     def whoami(self) -> dict[str, Any]: ...
 
+    def use_budget(self, budget_ms: int) -> None:
+        """Derive the HTTP timeout from the backend's ``interactive_budget_ms``."""
+
     def cancel_job(self, ns: str, id: str) -> dict[str, Any]: ...
 
     def warm_cache(self, ns: str) -> dict[str, Any]: ...

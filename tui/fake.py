@@ -174,6 +174,7 @@ class FakeLayerClient:
         self.failure: LayerClientError | None = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self._job_seq = 0
+        self.budget_ms: int | None = None  # from whoami, through use_budget
 
     # -- test helpers -----------------------------------------------------------------
 
@@ -533,7 +534,15 @@ class FakeLayerClient:
     def whoami(self) -> dict[str, Any]:
         with self._lock:
             self._enter("whoami")
-            return {"role": "admin", "upstream": "http://127.0.0.1:8701", "auth": "keys"}
+            return {
+                "role": "admin",
+                "upstream": "http://127.0.0.1:8701",
+                "auth": "keys",
+                "interactive_budget_ms": 2000,
+            }
+
+    def use_budget(self, budget_ms: int) -> None:
+        self.budget_ms = budget_ms
 
     # -- document cache ---------------------------------------------------------------
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
-from common.api_client import LayerClient, check_backend_url
+from common.api_client import LayerClient, check_backend_url, timeout_for_budget
+from common.settings import Settings
 
 
 def run_dashboard(url: str, token: str | None, refresh_s: float) -> int:
     """Run the dashboard against ``url`` until the user quits; returns an exit code.
 
-    The token falls back to ``LAYER_TOKEN``. HTTP timeouts stay below the refresh
-    interval so a slow backend shows as stale instead of piling up requests.
+    The token falls back to ``LAYER_TOKEN``. The HTTP timeout is derived from the
+    backend's interactive budget (``GET /v2/whoami``), the documented default's until
+    that answers, so a slow upstream shows as Layer's answer naming Turbopuffer and
+    only a backend that does not answer as unreachable. A refresh never overlaps the
+    one before, so a timeout longer than the interval does not pile requests up.
     """
     from tui.app import LayerDashboard
 
@@ -22,8 +26,9 @@ def run_dashboard(url: str, token: str | None, refresh_s: float) -> int:
         return 2
     refresh_s = max(0.5, float(refresh_s))
     token = token or os.environ.get("LAYER_TOKEN") or None
-    timeout_s = max(0.5, min(3.0, refresh_s * 0.8))
-    client = LayerClient(url, token=token, timeout_s=timeout_s)
+    client = LayerClient(
+        url, token=token, timeout_s=timeout_for_budget(Settings.interactive_budget_ms)
+    )
     try:
         app = LayerDashboard(client, refresh_s=refresh_s, url=url)
         result = app.run()

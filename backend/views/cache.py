@@ -30,7 +30,9 @@ def warm(ns: str) -> tuple[Response, int]:
                 f"unknown parameter {sorted(body)[0]!r}: warm takes no parameters",
                 param=sorted(body)[0],
             )
-    get_upstream().metadata(ns)  # 404 for a namespace the upstream does not know
+    upstream = get_upstream()
+    # 404 for a namespace the upstream does not know; within the dashboard's budget
+    upstream.metadata(ns, deadline=upstream.interactive_deadline())
     job, _ = get_cache().warm(ns)
     return jsonify(job), 202
 

@@ -76,5 +76,7 @@ def whoami() -> Response:
             "role": caller_role(),
             "upstream": _public_url(settings.turbopuffer_base_url),
             "auth": "keys" if settings.auth_enabled else "loopback-only",
+            # the dashboard derives its HTTP timeout from it (budget + a margin)
+            "interactive_budget_ms": settings.interactive_budget_ms,
         }
     )

@@ -78,7 +78,8 @@ def summary() -> Response:
 )
 def metadata(ns: str) -> Response:
     params.namespace(ns)
-    meta = get_upstream().metadata(ns)
+    upstream = get_upstream()
+    meta = upstream.metadata(ns, deadline=upstream.interactive_deadline())
     fr = get_freshness().get(ns)
     meta["layer"] = {
         "stable_as_of": fr.stable_as_of,

@@ -108,7 +108,12 @@ def test_whoami_names_the_role_and_the_upstream_never_the_key(emulator, backend_
     layer = backend_factory(emulator.url, api_keys=(ADMIN,), read_keys=(READER,))
     admin = requests.get(f"{layer.url}/v2/whoami", headers=_h(ADMIN), timeout=5)
     assert admin.status_code == 200
-    assert admin.json() == {"role": "admin", "upstream": emulator.url, "auth": "keys"}
+    assert admin.json() == {
+        "role": "admin",
+        "upstream": emulator.url,
+        "auth": "keys",
+        "interactive_budget_ms": 2000,
+    }
     reader = requests.get(f"{layer.url}/v2/whoami", headers=_h(READER), timeout=5).json()
     assert reader["role"] == "read"
     assert requests.get(f"{layer.url}/v2/whoami", timeout=5).status_code == 401
@@ -118,4 +123,5 @@ def test_whoami_names_the_role_and_the_upstream_never_the_key(emulator, backend_
         "role": "loopback",
         "upstream": emulator.url,
         "auth": "loopback-only",
+        "interactive_budget_ms": 2000,
     }

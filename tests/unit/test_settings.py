@@ -60,6 +60,8 @@ def test_region_builds_base_url() -> None:
         ({"LAYER_WATCH_SHARDS": "5000"}, "LAYER_WATCH_SHARDS"),
         ({"LAYER_STUCK_AFTER_MS": "-1"}, "LAYER_STUCK_AFTER_MS"),
         ({"LAYER_LISTING_MAX_AGE_MS": "x"}, "LAYER_LISTING_MAX_AGE_MS"),
+        ({"LAYER_INTERACTIVE_BUDGET_MS": "2s"}, "LAYER_INTERACTIVE_BUDGET_MS"),
+        ({"LAYER_INTERACTIVE_BUDGET_MS": "0"}, "LAYER_INTERACTIVE_BUDGET_MS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -75,6 +77,14 @@ def test_scale_settings_defaults() -> None:
     assert Settings.from_env({"LAYER_SWEEP_MAX_MS": "60000"}).listing_max_age_ms == 60000
     s = Settings.from_env({"LAYER_WATCH_MAX_RPS": "2.5", "LAYER_LISTING_MAX_AGE_MS": "0"})
     assert s.watch_max_rps == 2.5 and s.listing_max_age_ms == 0
+
+
+def test_interactive_budget_default_and_value() -> None:
+    assert Settings.from_env({}).interactive_budget_ms == 2000
+    assert Settings.from_env({"LAYER_INTERACTIVE_BUDGET_MS": "750"}).interactive_budget_ms == 750
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"LAYER_INTERACTIVE_BUDGET_MS": "-5"})
+    assert "\n" not in str(info.value)
 
 
 def test_unknown_override_is_refused() -> None:

@@ -276,3 +276,36 @@ def test_adapter_reuses_one_pool_per_origin_and_honours_proxies() -> None:
     assert adapter.request_url(prep(f"{BASE}/v1/x"), proxies) == f"{BASE}/v1/x"
     adapter.close()
     assert adapter.get_connection_with_tls_context(prep(f"{BASE}/v1/x"), True) is not a
+
+
+@responses.activate
+def test_an_interactive_deadline_ends_retries_and_bounds_each_attempt() -> None:
+    """An interactive route's deadline (LAYER_INTERACTIVE_BUDGET_MS) cuts the retries a
+    failing upstream would get under the ordinary budget, and caps each attempt's timeout
+    by the time left."""
+    settings = Settings.from_env(
+        {},
+        turbopuffer_base_url=BASE,
+        upstream_retries=10,
+        upstream_retry_budget_s=60.0,
+        interactive_budget_ms=400,
+    )
+    up = Upstream(settings, rand=lambda: 0.0)  # real sleeps: the deadline is wall-clock
+    responses.get(META, status=500, json={"status": "error", "error": "x"})
+    t0 = time.monotonic()
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products", deadline=up.interactive_deadline())
+    assert time.monotonic() - t0 < 0.4
+    assert info.value.upstream_status == 500
+    assert len(responses.calls) == 2  # tried, waited 0.25 s, tried; 0.5 s more would overrun
+    connect, read = responses.calls[0].request.req_kwargs["timeout"]  # type: ignore[attr-defined]
+    assert connect <= 0.4 and read <= 0.4
+
+
+@responses.activate
+def test_a_spent_deadline_answers_504_without_calling(up: Upstream) -> None:
+    responses.get(META, json={})
+    with pytest.raises(UpstreamTimeout) as info:
+        up.metadata("products", deadline=time.monotonic() - 0.001)
+    assert info.value.status == 504 and "interactive budget" in info.value.message
+    assert len(responses.calls) == 0
