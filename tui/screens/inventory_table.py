@@ -24,6 +24,16 @@ REBUILD_THRESHOLD = 300
 SHADOW_SAVING = 5  # cells the shadow column gives up in compact mode
 
 
+def sorted_label(label: str, arrow: str, width: int) -> str:
+    """``label`` with the sort arrow, in ``width`` cells: ``"Rows ▲"``, ``"Writt…▲"``,
+    or the arrow alone in a one-cell column."""
+    if len(label) + 2 <= width:
+        return f"{label} {arrow}"
+    if width >= 3:
+        return f"{label[: width - 2]}…{arrow}"
+    return arrow
+
+
 class InventoryTable(FixedWidthTable):
     """``g``/``home`` and ``G``/``end`` jump in the whole listing, not only in the
     loaded rows (the screen's ``jump_home``/``jump_end``)."""
@@ -191,6 +201,8 @@ class TableRows:
         if width != column.width:
             self.table.set_column("name", width=width)
             self._fit_columns()
+            if self.sort_column == "name":
+                self._update_headers()  # the arrow's label fits the new width
 
     def _anchor(self) -> tuple[str, int] | None:
         """The cursor's namespace and its line within the viewport."""
@@ -214,16 +226,18 @@ class TableRows:
         table.scroll_to(y=max(0, index - offset), animate=False, immediate=True)
 
     def _update_headers(self) -> None:
-        """Show the sort column and direction in the header, k9s-style."""
-        arrow = " ▼" if self.sort_reverse else " ▲"
+        """Show the sort column and direction in the header, k9s-style; the arrow always
+        fits (the label gives way, ending in "…")."""
+        arrow = "▼" if self.sort_reverse else "▲"
         for key, label, _ in COLUMNS:
             if key == "shadow" and self._compact:
                 label = "S"
             if key == "labels" and self._labels_hidden():
                 label = ""
-            self.table.set_column(
-                key, label=Text(label + (arrow if key == self.sort_column else ""))
-            )
+            column = self.table.columns.get(ColumnKey(key))
+            if key == self.sort_column and column is not None:
+                label = sorted_label(label, arrow, column.width)
+            self.table.set_column(key, label=Text(label))
 
     def _labels_hidden(self) -> bool:
         column = self.table.columns.get(ColumnKey("labels"))

@@ -1,0 +1,118 @@
+"""Issue 15 items 6, 7 and 9 on the inventory: typing bursts, esc, sort arrows, the
+describe view, ellipses and sideways scrolling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.widgets import Input
+
+from tests.unit.tui import payloads
+from tests.unit.tui.helpers import settle
+from tui.app import LayerDashboard
+from tui.screens.inventory import InventoryScreen
+from tui.screens.inventory_rows import COLUMNS, SORTABLE
+
+SIZE = (100, 30)
+
+
+async def inventory(app: LayerDashboard, pilot: object) -> InventoryScreen:
+    await settle(pilot)  # type: ignore[arg-type]
+    screen = app.screen
+    assert isinstance(screen, InventoryScreen)
+    return screen
+
+
+async def burst(pilot: object, *keys: str) -> None:
+    """Keys as a terminal delivers a fast typist's or a paste's: all queued at once, with
+    no pause for the app to handle one before the next arrives (``pilot.press`` waits
+    for idle between keys, which hides a focus change that has not happened yet)."""
+    from textual import events
+
+    app = pilot.app  # type: ignore[attr-defined]
+    for key in keys:
+        char = key if len(key) == 1 else {"slash": "/", "minus": "-"}.get(key)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)  # noqa: SLF001
+    await pilot.pause()  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def test_a_burst_typed_after_slash_goes_to_the_filter(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await inventory(app, pilot)
+        table = screen.table
+        start = table.cursor_row
+        # j, k, g and G are table keys: typed in one burst right after `/` they must
+        # land in the input, not move the cursor.
+        await pilot.press("slash", "j", "k", "g", "G", "p")  # pilot's own pauses
+        box = screen.query_one("#filter", Input)
+        assert box.value == "jkgGp"
+        await pilot.press("escape")
+        await settle(pilot)
+        await burst(pilot, "slash", "j", "k", "g", "G", "p")  # a terminal's burst
+        box = screen.query_one("#filter", Input)
+        assert box.value == "jkgGp"
+        assert table.cursor_row == start
+        assert screen.prefix == ""
+
+
+async def test_a_burst_typed_after_p_goes_to_the_prefix(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await inventory(app, pilot)
+        await burst(pilot, "p", "p", "r", "o", "d", "minus", "enter")
+        await settle(pilot)
+        assert screen.prefix == "prod-"
+        assert set(screen.rows) == {"prod-logs", "prod-events"}
+
+
+async def test_esc_clears_the_prefix_and_the_filter(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await inventory(app, pilot)
+        screen.set_prefix("prod-")
+        await settle(pilot)
+        screen.set_filter("logs")
+        await settle(pilot)
+        assert list(screen._cells) == ["prod-logs"]  # noqa: SLF001
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.prefix == "" and screen.filter_text == ""
+        assert set(screen.rows) == {r["name"] for r in payloads.NAMESPACES}
+
+
+async def test_every_sortable_column_shows_its_arrow(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    for size in ((80, 24), (120, 40)):
+        app = make_app()
+        async with app.run_test(size=size) as pilot:
+            screen = await inventory(app, pilot)
+            table = screen.table
+            labels = {key: label for key, label, _ in COLUMNS}
+            for key in SORTABLE:
+                if table.columns[key].width == 0:  # type: ignore[index]
+                    continue  # folded away at this width: nothing to show
+                for reverse, arrow in ((False, "▲"), (True, "▼")):
+                    screen.set_sort(key, reverse=reverse)
+                    await pilot.pause()
+                    column = table.columns[key]  # type: ignore[index]
+                    shown = column.label.plain
+                    assert arrow in shown, (size, key, shown)
+                    assert len(shown) <= column.get_render_width(table) - 2, (size, key, shown)
+                    others = [k for k in SORTABLE if k != key]
+                    assert not any(
+                        "▲" in table.columns[k].label.plain  # type: ignore[index]
+                        or "▼" in table.columns[k].label.plain  # type: ignore[index]
+                        for k in others
+                    )
+                    assert shown[0] == labels[key][0] or key == "shadow"
