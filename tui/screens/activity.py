@@ -63,6 +63,7 @@ class ActivityScreen(DashboardScreen):
         Binding("slash", "filter", "Filter ns"),
         Binding("r", "refresh", "Refresh"),
         Binding("w", "widen", "All namespaces"),
+        Binding("d", "describe", "Describe"),
     ]
 
     def __init__(self, namespace: str | None = None) -> None:
@@ -236,6 +237,26 @@ class ActivityScreen(DashboardScreen):
         ts, ns, sha = rid.split("|", 2)
         self.dashboard.open_namespace(ns, open_sha=sha)
 
+    def action_describe(self) -> None:
+        """The highlighted event's full record; ``enter`` there opens its snapshot."""
+        from tui.screens.describe import DescribeScreen
+
+        rid = self._selected_key()
+        if not rid:
+            return
+        ts, ns, sha = rid.split("|", 2)
+        event = self.events.get((int(ts), ns, sha))
+        if event is None:
+            return
+        self.app.push_screen(
+            DescribeScreen(
+                f"Activity event — {ns} {sha[:12]}",
+                event,
+                self.now_ms(),
+                on_open=lambda: self.dashboard.open_namespace(ns, open_sha=sha),
+            )
+        )
+
     @on(DataTable.RowSelected, "#activity")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -289,6 +310,7 @@ class ActivityScreen(DashboardScreen):
     def commands(self) -> list[tuple[str, str, str]]:
         return [
             ("Open snapshot", "Open the highlighted event's snapshot", "open"),
+            ("Describe event", "The highlighted event's full record", "describe"),
             ("Filter activity", "Show only events whose namespace contains text", "filter"),
             ("Refresh activity", "Poll the feed now", "refresh"),
             ("Activity of all namespaces", "Widen a namespace's feed to every namespace", "widen"),

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.screens.base import Banner
+from tui.screens.describe import DescribeScreen
 from tui.screens.inventory_header import STATE_TOTAL
 from tui.screens.inventory_pages import PAGE_SIZE, STATES, WINDOW_PAGES, PagedInventory
 from tui.screens.inventory_rows import COLUMNS, SORTABLE
@@ -29,7 +30,8 @@ FILTER_DEBOUNCE_S = 0.15
 
 class InventoryScreen(PagedInventory):
     BINDINGS = [
-        Binding("enter", "open", "Open", show=True),
+        Binding("enter", "open", "Open (a ! row: describe)", key_display="enter"),
+        Binding("d", "describe", "Describe"),
         # Priority: run as the key arrives, before the keys typed after it in the same
         # burst are handed to the focused table (check_action lets them type in the input).
         Binding("slash", "filter", "Filter", priority=True),
@@ -81,13 +83,39 @@ class InventoryScreen(PagedInventory):
     def action_open(self) -> None:
         name = self.selected_namespace()
         if name:
-            self.dashboard.open_namespace(name)
+            self._open(name)
 
     @on(DataTable.RowSelected, "#inventory")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key.value:
-            self.dashboard.open_namespace(event.row_key.value)
+            self._open(event.row_key.value)
+
+    def _open(self, name: str) -> None:
+        """Open the namespace; a row marked ``!`` shows its record (and the reason) first."""
+        if (self.rows.get(name) or {}).get("metadata_error"):
+            self.describe(name)
+        else:
+            self.dashboard.open_namespace(name)
+
+    def action_describe(self) -> None:
+        name = self.selected_namespace()
+        if name:
+            self.describe(name)
+
+    def describe(self, name: str) -> None:
+        """The row's full record (``metadata_error`` included); ``enter`` there opens it."""
+        row = self.rows.get(name)
+        if row is None:
+            return
+        self.app.push_screen(
+            DescribeScreen(
+                f"Namespace {name} — the listing's row",
+                row,
+                self.now_ms(),
+                on_open=lambda: self.dashboard.open_namespace(name),
+            )
+        )
 
     def action_new_snapshot(self) -> None:
         name = self.selected_namespace()
@@ -197,9 +225,20 @@ class InventoryScreen(PagedInventory):
     def commands(self) -> list[tuple[str, str, str]]:
         cmds = [
             ("Open namespace", "Open the highlighted namespace", "open"),
+            (
+                "Describe namespace",
+                "The highlighted row's full record, metadata_error included",
+                "describe",
+            ),
             ("Filter namespaces", "Filter the loaded rows by name or label as you type", "filter"),
             ("Prefix filter", "List only namespaces with this prefix (sent to the API)", "prefix"),
-            ("Clear filter", "Show every loaded namespace again", "clear_filter"),
+            ("Clear filter", "Drop the filter and the prefix", "clear_filter"),
+            ("Sort by next column", "Sort the loaded rows by the next column", "sort_next"),
+            (
+                "Next state filter",
+                "all → unstable → stuck → error (sent to the API)",
+                "cycle_state",
+            ),
             ("Refresh inventory", "Re-read the rows on screen and the summary", "refresh"),
             ("New snapshot", "Create a snapshot job for the highlighted namespace", "new_snapshot"),
             ("Reverse sort", "Flip the sort order", "sort_reverse"),

@@ -125,6 +125,7 @@ class NamespaceScreen(DashboardScreen):
         Binding("D", "drop_cache", "Drop cache", show=False),
         Binding("y", "yank", "Copy SHA/job id", show=False),
         Binding("Y", "yank_namespace", "Copy namespace", show=False),
+        Binding("d", "describe", "Describe"),
     ]
     KEY_HELP = [
         ("enter", "Show the highlighted snapshot or job result"),
@@ -599,6 +600,24 @@ class NamespaceScreen(DashboardScreen):
         if value:
             self._copy(value)
 
+    def action_describe(self) -> None:
+        """The full record of the highlighted job or history entry (the metadata when
+        neither has a row)."""
+        from tui.screens.describe import DescribeScreen
+
+        job = self._selected_job() if isinstance(self.focused, ListView) else None
+        sha = self._cursor_sha()
+        entry = next((e for e in self.history if e["sha"] == sha), None)
+        if job is not None:
+            title, record = f"Job {job.get('id')}", job
+        elif entry is not None:
+            title, record = f"Snapshot {sha} — history entry", entry
+        elif self.metadata is not None:
+            title, record = f"Namespace {self.ns} — metadata", self.metadata
+        else:
+            return
+        self.app.push_screen(DescribeScreen(title, record, self.now_ms()))
+
     def action_yank_namespace(self) -> None:
         self._copy(self.ns)
 
@@ -638,6 +657,11 @@ class NamespaceScreen(DashboardScreen):
             ("Drop cache", f"Drop the document cache of {self.ns}", "drop_cache"),
             ("Copy SHA / job id", "Copy the highlighted snapshot SHA or job id", "yank"),
             ("Copy namespace name", f"Copy {self.ns!r}", "yank_namespace"),
+            (
+                "Describe",
+                "The highlighted job's or history entry's full record (else the metadata)",
+                "describe",
+            ),
             ("Next values", "Show the next page of histogram values", "values_page(1)"),
             ("Previous values", "Show the previous page of histogram values", "values_page(-1)"),
             ("Find value", "Show only histogram values containing text", "find_values"),

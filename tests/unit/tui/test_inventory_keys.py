@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from tests.unit.tui import payloads
 from tests.unit.tui.helpers import settle
+from tests.unit.tui.test_operator_keys import open_products
 from tui.app import LayerDashboard
+from tui.screens.activity import ActivityScreen
+from tui.screens.describe import DescribeScreen, record_text
 from tui.screens.inventory import InventoryScreen
 from tui.screens.inventory_rows import COLUMNS, SORTABLE
+from tui.screens.keys import key_lines
+from tui.screens.namespace import NamespaceScreen
 
 SIZE = (100, 30)
 
@@ -116,3 +121,85 @@ async def test_every_sortable_column_shows_its_arrow(
                         for k in others
                     )
                     assert shown[0] == labels[key][0] or key == "shadow"
+
+
+async def test_d_and_enter_on_a_marked_row_describe_its_record(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await inventory(app, pilot)
+        table = screen.table
+        table.move_cursor(row=table.get_row_index("broken-ns"))
+        await pilot.press("enter")  # a `!` row: its record, not the namespace
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen)
+        text = app.screen.query_one("#describe-body", Static).render()
+        plain = str(text)
+        assert plain.startswith("metadata_error: upstream metadata call failed: 504")
+        for field in payloads.NAMESPACES[3]:
+            assert f"{field}:" in plain, field
+        assert "observed_ms: 1747299915000  2025-05-15 09:05:15 UTC, 1m ago" in plain
+        await pilot.press("enter")  # from the record, open the namespace
+        await settle(pilot)
+        assert isinstance(app.screen, NamespaceScreen) and app.screen.ns == "broken-ns"
+        await pilot.press("escape")
+        await settle(pilot)
+        table.move_cursor(row=table.get_row_index("products"))
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen)
+        assert "labels:\n  team: search" in str(app.screen.query_one("#describe-body").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        await pilot.press("enter")  # an unmarked row opens as before
+        await settle(pilot)
+        assert isinstance(app.screen, NamespaceScreen) and app.screen.ns == "products"
+
+
+async def test_describe_is_in_the_key_map_and_the_palette(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await inventory(app, pilot)
+        lines = dict(key_lines(screen))
+        assert lines["d"] == "Describe" and "describe" in lines["enter"]
+        assert "describe" in {action for _, _, action in screen.commands()}
+        ns = await open_products(app, pilot)
+        assert dict(key_lines(ns))["d"] == "Describe"
+        assert "describe" in {action for _, _, action in ns.commands()}
+        await pilot.press("d")  # the highlighted history entry
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen)
+        body = str(app.screen.query_one("#describe-body").render())
+        assert f"sha: {ns.history[0]['sha']}" in body and "watermark_ms:" in body
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("J", "G")  # focus the jobs, highlight the last
+        await settle(pilot)
+        job = ns._selected_job()  # noqa: SLF001
+        assert job is not None
+        await pilot.press("d")  # the highlighted job
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen)
+        assert f"id: {job['id']}" in str(app.screen.query_one("#describe-body").render())
+        await pilot.press("escape", "a")
+        await settle(pilot)
+        assert isinstance(app.screen, ActivityScreen)
+        event = app.screen.shown_events()[0]
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, DescribeScreen)
+        assert f"namespace: {event['namespace']}" in str(
+            app.screen.query_one("#describe-body").render()
+        )
+
+
+def test_a_record_shows_its_error_first_and_nested_fields_indented() -> None:
+    job = payloads.failed_job()
+    text = record_text(job, payloads.NOW_MS)
+    assert text.plain.startswith(f"error:\n  code: {job['error']['code']}")
+    assert any("red" in str(span.style) for span in text.spans)
+    assert f"id: {job['id']}" in text.plain
