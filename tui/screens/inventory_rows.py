@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from tui.format import age, human_bytes, human_count
+from tui.format import age, clipped, human_bytes, human_count
 
 # (key, label, width); the name column's width follows the data.
 COLUMNS: list[tuple[str, str, int]] = [
@@ -66,12 +66,12 @@ def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
         fresh = Text(f"⟳ {since}", style="yellow")
     cache = row.get("cache_state") or {}
     state = str(cache.get("state") or "—")
-    cache_text = Text(
+    cache_text = clipped(
         state + ("+" if cache.get("warm_inflight") else ""), style=_CACHE_STYLE.get(state, "")
     )
     return {
         "mark": Text("!", style="bold red") if error else Text(""),
-        "name": Text(row["name"]),
+        "name": clipped(row["name"]),
         "rows": Text(human_count(row.get("row_count")), justify="right"),
         "size": Text(human_bytes(row.get("size_bytes")), justify="right"),
         "fresh": fresh,
@@ -79,5 +79,5 @@ def row_cells(row: dict[str, Any], now_ms: int) -> dict[str, Text]:
         "write": Text(age(row.get("last_write_ms"), now_ms)),
         "cache": cache_text,
         "shadow": Text("yes" if row.get("shadow") else ""),
-        "labels": Text(labels_text(row.get("labels"))),
+        "labels": clipped(labels_text(row.get("labels"))),
     }

@@ -22,6 +22,7 @@ from tui.widgets.table import FixedWidthTable, cursor_key
 
 REBUILD_THRESHOLD = 300
 SHADOW_SAVING = 5  # cells the shadow column gives up in compact mode
+LABELS_MIN = 16  # the labels column never folds away: past the edge, it scrolls
 
 
 def sorted_label(label: str, arrow: str, width: int) -> str:
@@ -232,16 +233,10 @@ class TableRows:
         for key, label, _ in COLUMNS:
             if key == "shadow" and self._compact:
                 label = "S"
-            if key == "labels" and self._labels_hidden():
-                label = ""
             column = self.table.columns.get(ColumnKey(key))
             if key == self.sort_column and column is not None:
                 label = sorted_label(label, arrow, column.width)
             self.table.set_column(key, label=Text(label))
-
-    def _labels_hidden(self) -> bool:
-        column = self.table.columns.get(ColumnKey("labels"))
-        return column is not None and column.width == 0
 
     def _labels_room(self) -> int:
         table = self.table
@@ -251,11 +246,12 @@ class TableRows:
         return self.size.width - others - 2 * table.cell_padding - 2
 
     def _fit_columns(self) -> None:
-        """Give the labels column whatever width the others leave.
+        """Give the labels column whatever width the others leave, at least
+        ``LABELS_MIN``.
 
-        In a narrow terminal (80 columns) the shadow column shrinks to one cell, and
-        the labels column folds away when fewer than 5 cells are left for it, so the
-        table never scrolls sideways.
+        In a narrow terminal (80 columns) the shadow column shrinks to one cell; what
+        still does not fit (long names, the labels) is reached by scrolling sideways
+        (``←``/``→``), never dropped, and a cut cell ends in "…".
         """
         full_room = self._labels_room() - (SHADOW_SAVING if self._compact else 0)
         compact = full_room < 16
@@ -263,8 +259,7 @@ class TableRows:
         if changed:
             self._compact = compact
             self.table.set_column("shadow", width=1 if compact else 6)
-        hidden = self._labels_hidden()
         room = self._labels_room()
-        self.table.set_column("labels", width=min(80, room) if room >= 5 else 0)
-        if changed or hidden != self._labels_hidden():
+        self.table.set_column("labels", width=min(80, max(LABELS_MIN, room)))
+        if changed:
             self._update_headers()

@@ -284,20 +284,25 @@ async def test_command_palette_lists_actions(make_app: Callable[..., LayerDashbo
         assert inventory(app).sort_column == "size"
 
 
-async def test_80_columns_never_scroll_sideways(make_app: Callable[..., LayerDashboard]) -> None:
-    """With demo-length names (17 characters) the shadow column shrinks to one cell and
-    the labels take what is left, in the inventory and in the activity feed alike."""
+async def test_80_columns_compact_and_scroll_sideways_for_the_rest(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    """With demo-length names (17 characters) the shadow column shrinks to one cell; the
+    labels, which no longer fit, are past the edge (reached with →), never dropped. The
+    activity feed fits."""
     rows = [payloads.ns_row("staging-inventory", labels={"env": "staging"}, shadow=True)]
     client = FakeLayerClient(rows, activity=payloads.activity_events(), now_ms=payloads.NOW_MS)
     app = make_app(client)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         table = inventory(app).table
-        assert table.virtual_size.width <= table.size.width
+        assert table.virtual_size.width > table.size.width
+        assert table.columns[ColumnKey("labels")].width >= len("env=staging")
         assert str(table.columns[ColumnKey("shadow")].label) == "S"
         assert str(table.get_cell("staging-inventory", "shadow")) == "yes"
         await pilot.resize_terminal(160, 40)
         await settle(pilot)
+        assert table.virtual_size.width <= table.size.width
         assert str(table.columns[ColumnKey("shadow")].label) == "Shadow"
         assert table.columns[ColumnKey("labels")].width >= len("env=staging")
         await pilot.resize_terminal(80, 24)

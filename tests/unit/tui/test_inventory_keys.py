@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.widgets import Input, Static
 
 from tests.unit.tui import payloads
+from tests.unit.tui.conftest import make_client
 from tests.unit.tui.helpers import settle
 from tests.unit.tui.test_operator_keys import open_products
 from tui.app import LayerDashboard
@@ -15,6 +16,7 @@ from tui.screens.activity import ActivityScreen
 from tui.screens.describe import DescribeScreen, record_text
 from tui.screens.inventory import InventoryScreen
 from tui.screens.inventory_rows import COLUMNS, SORTABLE
+from tui.screens.inventory_table import InventoryTable
 from tui.screens.keys import key_lines
 from tui.screens.namespace import NamespaceScreen
 
@@ -203,3 +205,41 @@ def test_a_record_shows_its_error_first_and_nested_fields_indented() -> None:
     assert text.plain.startswith(f"error:\n  code: {job['error']['code']}")
     assert any("red" in str(span.style) for span in text.spans)
     assert f"id: {job['id']}" in text.plain
+
+
+LONG = "prod-search-logs-eu-west-1-tenant-000123-shadow-copy"  # 52 characters
+
+
+def row_text(table: InventoryTable, name: str) -> str:
+    """The row as the table draws it (what the user sees), at the current scroll."""
+    y = table.get_row_index(name) + 1 - int(table.scroll_y)  # +1: the header line
+    return table.render_line(y).text
+
+
+async def test_cut_names_end_in_an_ellipsis_and_columns_scroll_sideways(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    client = make_client()
+    client.add_namespace(payloads.ns_row(LONG, labels={"team": "search", "tier": "gold"}))
+    app = make_app(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await inventory(app, pilot)
+        table = screen.table
+        name_width = table.columns["name"].width  # type: ignore[index]
+        assert name_width < len(LONG)
+        shown = row_text(table, LONG)
+        assert LONG[: name_width - 1] + "…" in shown, shown
+        assert LONG not in shown
+        # The labels column is not dropped at 80 columns: it is past the edge, and
+        # `→` scrolls the table sideways to it.
+        assert table.columns["labels"].width >= 16  # type: ignore[index]
+        assert table.max_scroll_x > 0
+        assert "team=search" not in row_text(table, LONG)
+        await pilot.press("right")
+        await pilot.pause()
+        assert table.scroll_x > 0
+        await pilot.press("shift+right", "shift+right", "shift+right")
+        await pilot.pause()
+        assert "team=search,tie…" in row_text(table, LONG)  # cut, and it says so
+        await pilot.press("shift+left", "shift+left", "shift+left")
+        assert table.scroll_x == 0
