@@ -88,6 +88,15 @@ class PagedListing:
         self.page_of.clear()
         return names
 
+    def hold_first(self, names: list[str]) -> None:
+        """Hold the first rows of page 0 before the whole page is read (the first
+        paint); no cursor is learnt from them, and the page's ``put`` replaces them."""
+        if self.pages:
+            return
+        self.pages[0] = list(names)
+        for name in names:
+            self.page_of[name] = 0
+
     def learn(self, k: int, next_cursor: str | None) -> None:
         """Record where page ``k + 1`` starts (from a walk; no rows held)."""
         if next_cursor is None:

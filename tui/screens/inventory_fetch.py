@@ -22,9 +22,11 @@ from tui.screens.base import DashboardScreen
 class InventoryFetch(DashboardScreen):
     page_size: int
 
-    def _list(self, prefix: str, state: str | None, cursor: str | None) -> dict[str, Any]:
+    def _list(
+        self, prefix: str, state: str | None, cursor: str | None, page_size: int | None = None
+    ) -> dict[str, Any]:
         return self.client.list_namespaces(
-            prefix=prefix or None, cursor=cursor, page_size=self.page_size, state=state
+            prefix=prefix or None, cursor=cursor, page_size=page_size or self.page_size, state=state
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inventory-summary")
@@ -42,11 +44,26 @@ class InventoryFetch(DashboardScreen):
         plan: list[tuple[int, str | None]],
         prefix: str,
         state: str | None,
+        peek: int = 0,
     ) -> None:
+        """Re-read the pages of ``plan`` in order. ``peek``: first read only that many rows
+        of page 0 (what fits the screen) and post them, so the first paint waits for a
+        small page rather than a full one; the full page follows."""
         worker = get_current_worker()
         chained: dict[int, str] = {}
         wanted = {k for k, _ in plan}
         try:
+            if peek and plan == [(0, None)]:
+                first = self._list(prefix, state, None, page_size=peek)
+                if worker.is_cancelled:
+                    return
+                rows = first.get("namespaces") or []
+                if not first.get("next_cursor"):  # the whole listing fits: it is page 0
+                    self.post_message(
+                        InventoryPage(listing, view, 0, rows, None, purpose="refresh")
+                    )
+                    return
+                self.post_message(InventoryPage(listing, view, 0, rows, None, purpose="peek"))
             for i, (k, cursor) in enumerate(plan):
                 page = self._list(prefix, state, chained.get(k, cursor))
                 if worker.is_cancelled:

@@ -57,6 +57,8 @@ from tui.widgets.table import cursor_key
 PAGE_SIZE = 1000
 WINDOW_PAGES = 3
 STATES: list[str | None] = [None, "unstable", "stuck", "error"]
+PEEK_MIN = 10  # rows read first when nothing is held: at least this, else a screenful
+PEEK_WORTH = 4  # ... when a page holds at least this many screenfuls
 
 
 class PagedInventory(TableRows, InventoryFetch):
@@ -122,15 +124,20 @@ class PagedInventory(TableRows, InventoryFetch):
             self.action_refresh()
 
     def action_refresh(self) -> None:
-        """Re-read the summary and the pages on screen (page 0 when nothing is held)."""
-        self._fetch_summary()
+        """Re-read the pages on screen (page 0 when nothing is held) and, beside them,
+        the summary. With nothing held yet (the first paint, a new prefix or state), the
+        rows that fit the screen are read first when a page is much larger."""
         pages = self.visible_pages() or [0]
         plan = [(k, self.listing.cursor(k)) for k in pages if self.listing.known(k)]
         if not plan:
             plan = [(0, None)]
+        peek = max(PEEK_MIN, self.app.size.height)
+        if self.listing.pages or self.page_size < PEEK_WORTH * peek:
+            peek = 0
         self._refreshing = True
         self._pass_started = time.perf_counter()
-        self._refresh_pages(self._listing_gen, self._view_gen, plan, self.prefix, self.state)
+        self._refresh_pages(self._listing_gen, self._view_gen, plan, self.prefix, self.state, peek)
+        self._fetch_summary()
         self._update_summary()
 
     def _request(self, k: int, purpose: str) -> None:
@@ -155,6 +162,10 @@ class PagedInventory(TableRows, InventoryFetch):
     @on(InventoryPage)
     def _on_page(self, message: InventoryPage) -> None:
         if message.listing != self._listing_gen:
+            return
+        if message.purpose == "peek":
+            if message.view == self._view_gen and not self.listing.pages:
+                self._apply_peek(message)
             return
         jump = message.purpose in ("home", "end")
         if jump:
@@ -211,6 +222,14 @@ class PagedInventory(TableRows, InventoryFetch):
         added, updated, resort = self._ingest(message.rows, now)
         self._forget(result.vanished)
         self._apply(now, added=added, updated=updated, vanished=result.vanished, resort=resort)
+
+    def _apply_peek(self, message: InventoryPage) -> None:
+        """The first rows of page 0, shown while the whole page is on its way."""
+        now = self.now_ms()
+        self.listing.hold_first([r["name"] for r in message.rows])
+        added, updated, resort = self._ingest(message.rows, now)
+        self._apply(now, added=added, updated=updated, vanished=[], resort=resort)
+        self._update_summary()
 
     def _reset_view(self) -> None:
         """Drop the held rows (a jump); the cursors stay known."""
