@@ -3,6 +3,7 @@ what they read (``tui.messages``); the screen applies it on the main thread."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from textual import work
@@ -18,9 +19,12 @@ from tui.messages import (
 )
 from tui.screens.base import DashboardScreen
 
+PEEK_PAINT_WAIT_S = 0.5
+
 
 class InventoryFetch(DashboardScreen):
     page_size: int
+    peek_painted: threading.Event
 
     def _list(
         self, prefix: str, state: str | None, cursor: str | None, page_size: int | None = None
@@ -63,7 +67,11 @@ class InventoryFetch(DashboardScreen):
                         InventoryPage(listing, view, 0, rows, None, purpose="refresh")
                     )
                     return
+                self.peek_painted.clear()
                 self.post_message(InventoryPage(listing, view, 0, rows, None, purpose="peek"))
+                # The whole page makes the backend (and, on one machine, the upstream)
+                # busy; ask for it once the screenful is on screen, not during the paint.
+                self.peek_painted.wait(PEEK_PAINT_WAIT_S)
             for i, (k, cursor) in enumerate(plan):
                 page = self._list(prefix, state, chained.get(k, cursor))
                 if worker.is_cancelled:

@@ -24,6 +24,7 @@ loaded rows; clearing them resumes paging.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -86,6 +87,7 @@ class PagedInventory(TableRows, InventoryFetch):
         self.refresh_count = 0
         self.last_refresh_s = 0.0
         self._pass_started = 0.0
+        self.peek_painted = threading.Event()  # the first screenful is drawn
 
     # -- what the view is -------------------------------------------------------------
 
@@ -230,6 +232,7 @@ class PagedInventory(TableRows, InventoryFetch):
         added, updated, resort = self._ingest(message.rows, now)
         self._apply(now, added=added, updated=updated, vanished=[], resort=resort)
         self._update_summary()
+        self.call_after_refresh(self.peek_painted.set)
 
     def _reset_view(self) -> None:
         """Drop the held rows (a jump); the cursors stay known."""

@@ -236,7 +236,7 @@ class TableRows:
             column = self.table.columns.get(ColumnKey(key))
             if key == self.sort_column and column is not None:
                 label = sorted_label(label, arrow, column.width)
-            self.table.set_column(key, label=Text(label))
+            self.table.set_column(key, label=Text(label, overflow="ellipsis", no_wrap=True))
 
     def _labels_room(self) -> int:
         table = self.table
@@ -260,6 +260,8 @@ class TableRows:
             self._compact = compact
             self.table.set_column("shadow", width=1 if compact else 6)
         room = self._labels_room()
-        self.table.set_column("labels", width=min(80, max(LABELS_MIN, room)))
+        # What is left, when that is a few cells (a cut label ends in "…"); else the
+        # column is past the edge, at least LABELS_MIN wide.
+        self.table.set_column("labels", width=min(80, room if room >= 4 else LABELS_MIN))
         if changed:
             self._update_headers()

@@ -83,6 +83,43 @@ def test_namespace_screen(snap_compare: Any, make_app: Callable[..., LayerDashbo
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+def _namespace_screen(snap_compare: Any, app: LayerDashboard, size: tuple[int, int]) -> bool:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        table = app.screen.query_one("#inventory", DataTable)
+        table.move_cursor(row=table.get_row_index("products"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")  # show the newest snapshot's histograms
+        await settle(pilot)
+
+    return bool(snap_compare(app, terminal_size=size, run_before=run_before))
+
+
+def test_namespace_screen_80x24(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    assert _namespace_screen(snap_compare, make_app(), (80, 24))
+
+
+def test_namespace_screen_120x40(
+    snap_compare: Any, make_app: Callable[..., LayerDashboard]
+) -> None:
+    assert _namespace_screen(snap_compare, make_app(), (120, 40))
+
+
+def test_describe_80x24(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
+    """``enter`` on the row marked ``!``: its record, metadata_error first."""
+    app = make_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        table = app.screen.query_one("#inventory", DataTable)
+        table.move_cursor(row=table.get_row_index("broken-ns"))
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_namespace_diff(snap_compare: Any, make_app: Callable[..., LayerDashboard]) -> None:
     app = make_app()
 
