@@ -68,6 +68,20 @@ def test_bucket_paces_calls_and_backs_off_on_429() -> None:
     assert b.waited_s > 0
 
 
+def test_no_second_holds_more_than_the_budget_after_a_pause() -> None:
+    """After an idle minute, the calls of any one-second window are at most rate + 1."""
+    clock = Clock()
+    b = TokenBucket(100.0, clock=clock, sleep=clock.sleep)
+    clock.t += 60.0  # idle: a bucket that saved tokens would now burst
+    start = clock.t
+    calls = []
+    while clock.t < start + 3.0:
+        assert b.take()
+        calls.append(clock.t)
+    worst = max(sum(1 for c in calls if t <= c < t + 1.0) for t in calls)
+    assert worst <= 101
+
+
 def test_schedule_round_trips_through_the_kv(tmp_path: Path) -> None:
     kv = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
     fr = Freshness(is_stable=False, observed_ms=1000, row_count=5, size_bytes=50)
