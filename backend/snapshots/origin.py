@@ -7,9 +7,11 @@ requested field. For a scalar field the upstream's ``aggregate_by`` + ``group_by
 gives the same histogram in one request; a field that comes back with the full 10,000
 groups may have more, so it falls back to the scan, which measures
 ``distinct_observed`` exactly. An array field is counted on the server through
-``group_by {"f": ["ForEachUnique", "f"]}`` (one group per element value, as the scan
-counts it); an upstream that answers 400/422 to that grammar is remembered for an hour
-(``ServerCounting``) and the field goes to the scan.
+``group_by [{"f": ["ForEachUnique", "f"]}]``: one group per distinct element value,
+holding each document once however often its array repeats the value, which is how the
+scan counts it too (``FieldCounter``). An upstream that answers 400/422 to that grammar,
+when the scan with the same filters then succeeds, is remembered for an hour
+(``ServerCounting``) and array fields go to the scan.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ServerCounting:
         self._lock = threading.Lock()
         self.unsupported_until_ms = 0
         self.fallbacks = 0
+        self.server_counted = 0
 
     def arrays_enabled(self) -> bool:
         return now_ms() >= self.unsupported_until_ms
@@ -50,6 +53,10 @@ class ServerCounting:
                 log.info("upstream does not count array fields; scanning", extra={"why": reason})
             self.unsupported_until_ms = now_ms() + UNSUPPORTED_RETRY_MS
             self.fallbacks += 1
+
+    def mark_counted(self) -> None:
+        with self._lock:
+            self.server_counted += 1
 
 
 def is_scalar_type(schema: dict[str, Any], field: str) -> bool:
@@ -69,11 +76,13 @@ def aggregate_field(
 ) -> tuple[FieldCounter, int] | None:
     """Count one field with one aggregation; None when the scan must decide.
 
-    ``array``: the field is an array attribute, grouped with ``ForEachUnique``.
+    ``array``: the field is an array attribute, grouped with ``ForEachUnique``. The
+    group key comes back under the field's name, so the count's label must differ.
     """
+    label = "count" if field == "n" else "n"
     body: dict[str, Any] = {
-        "aggregate_by": {"n": ["Count"]},
-        "group_by": {field: ["ForEachUnique", field]} if array else [field],
+        "aggregate_by": {label: ["Count"]},
+        "group_by": [{field: ["ForEachUnique", field]} if array else field],
         "limit": AGG_GROUP_LIMIT,
         "consistency": {"level": "strong"},
     }
@@ -86,7 +95,7 @@ def aggregate_field(
     counter = FieldCounter(field)
     docs = 0
     for g in groups:
-        n = int(g.get("n", 0))
+        n = int(g.get(label, 0))
         docs += n
         counter.add_count(g.get(field), n)
     return counter, docs
@@ -158,6 +167,7 @@ def count_origin(
     """
     done: dict[str, FieldCounter] = {}
     docs_seen = 0
+    refusal: str | None = None
     if strategy == "auto":
         for f in fields:
             array = is_array_type(schema, f)
@@ -170,11 +180,13 @@ def count_origin(
             except UpstreamError as exc:
                 if not array or exc.upstream_status not in (400, 422) or server is None:
                     raise
-                server.mark_unsupported(str(exc))
+                refusal = str(exc)  # the grammar, or the filters? the scan will tell
                 continue
             if got is not None:
                 done[f], n = got
-                if not array:  # an array's groups count elements, not documents
+                if array and server is not None:  # one group per distinct element
+                    server.mark_counted()
+                elif not array:
                     docs_seen = max(docs_seen, n)
     rest = [f for f in fields if f not in done]
     if stats is not None:
@@ -182,6 +194,8 @@ def count_origin(
         stats["docs_read"] = 0
     if rest:
         counters, scanned = scan_fields(upstream, ns, rest, filters, page_size, progress)
+        if refusal is not None and server is not None:
+            server.mark_unsupported(refusal)  # the same filters scanned fine
         done.update({c.name: c for c in counters})
         docs_seen = scanned
         if stats is not None:
