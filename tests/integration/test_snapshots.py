@@ -125,11 +125,12 @@ def test_tags_exceed_the_cap_with_exact_distinct(
         "name": "tags",
         "skipped": {"reason": "exceeded_cap", "distinct_observed": distinct, "cap": 10_000},
     }
-    # ForEachUnique answered a full page of groups: the scan measured it, and the next
-    # array job still asks the server first (too many groups is not a refusal).
+    # ForEachUnique answered a full page of groups: the scan measured it; too many
+    # groups is not a refusal, so other array fields are still asked for.
     assert job["documents_scanned"] == products_truth["_docs"]["n"]
     server = layer.app.extensions["layer.snapshots"].server
     assert server.fallbacks == 0 and server.arrays_enabled() and server.server_counted == 0
+    assert server.known_wide("products", "tags")  # the next hour's jobs scan it directly
     body = requests.get(
         f"{layer.url}/v2/namespaces/products/snapshots/{job['sha']}", timeout=10
     ).json()

@@ -9,7 +9,7 @@ import pytest
 import responses
 
 from backend.errors import UpstreamError
-from backend.snapshots.origin import ServerCounting, count_origin
+from backend.snapshots.origin import WIDE_FIELDS_KEPT, ServerCounting, count_origin
 from backend.upstream import Upstream
 from common.settings import Settings
 
@@ -127,8 +127,26 @@ def test_a_full_page_of_groups_goes_to_the_scan(up: Upstream) -> None:
     responses.post(QUERY, json={"rows": ROWS})
     server = ServerCounting()
     assert count(up, server)["values"][0] == {"v": "a", "n": 2}
-    # Too many groups says nothing about the grammar: the next job asks again.
+    # Too many groups says nothing about the grammar: array fields are still asked for...
     assert server.arrays_enabled() and server.fallbacks == 0
+    # ...but this one is scanned straight away for the hour, not asked again each job.
+    assert server.known_wide("ns", "tags") and server.too_many_groups == 1
+    assert not server.known_wide("other", "tags")
+    responses.calls.reset()
+    assert count(up, server)["values"][0] == {"v": "a", "n": 2}
+    assert all("rank_by" in b for b in bodies())
+    server._wide[("ns", "tags")] = 0  # the hour is over: ask again
+    responses.calls.reset()
+    count(up, server)
+    assert "group_by" in bodies()[0] and server.too_many_groups == 2
+
+
+def test_the_memory_of_wide_fields_is_bounded() -> None:
+    server = ServerCounting()
+    for i in range(WIDE_FIELDS_KEPT + 5):
+        server.mark_wide("ns", f"f{i}")
+    assert len(server._wide) == WIDE_FIELDS_KEPT
+    assert not server.known_wide("ns", "f0") and server.known_wide("ns", f"f{WIDE_FIELDS_KEPT}")
 
 
 @responses.activate
