@@ -2,9 +2,9 @@
 
 ``LAYER_WATCH_MAX_RPS`` is the deployment's budget; each watcher process refills at its
 share (``max_rps × shards held / shards``), so the deployment as a whole never asks for
-more than the setting. The bucket holds at most a tenth of a second of tokens (at least
-one), so over any window of W seconds a watcher makes at most ``rate × (W + 0.1)``
-calls (plus one), and a pause never turns into a burst. A 429 (or any ``Retry-After``) stops every call until the time the
+more than the setting. The bucket holds one token, so over any window of W seconds a
+watcher makes at most ``rate × W + 1`` calls: no second ever holds more than the budget
+(and one call), and a pause never turns into a burst. A 429 (or any ``Retry-After``) stops every call until the time the
 upstream asked for, and halves the rate until a minute passes without another one.
 """
 
@@ -19,7 +19,6 @@ MIN_RATE = 0.05
 RECOVER_S = 60.0
 DEFAULT_BACKOFF_S = 1.0
 WINDOW_S = 10.0
-BURST_S = 0.1
 
 
 class TokenBucket:
@@ -56,8 +55,7 @@ class TokenBucket:
         if self._slow < 1.0 and now - self._last_throttle > RECOVER_S:
             self._slow = min(1.0, self._slow * 2)
             self._last_throttle = now
-        cap = max(1.0, self.rate * BURST_S)
-        self._tokens = min(cap, self._tokens + (now - self._stamp) * self.rate)
+        self._tokens = min(1.0, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
     def available(self) -> float:

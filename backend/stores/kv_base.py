@@ -92,6 +92,14 @@ class KVStore(ABC):
             n += 1
         return n
 
+    def scan_range(
+        self, set_name: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, Record]] | None:
+        """Up to ``limit`` live records with ``prefix`` whose key sorts after ``after``, in
+        key order; None when the backend keeps no key order (Aerospike): callers then read
+        by key with ``get_many``."""
+        return None
+
     def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
         """The live records among ``keys``, by key. Backends override for one round trip."""
         out: dict[str, Record] = {}

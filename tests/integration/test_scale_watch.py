@@ -63,6 +63,35 @@ def test_fast_lane_polls_only_what_was_written_through_layer(
     assert tick(layer).namespaces == 0 and _records(layer)["b"].is_stable is True
 
 
+def test_passthrough_writes_and_deletes_mark_dirty(emulator_factory, backend_factory) -> None:
+    """A v1 change (a schema update) and a namespace DELETE through the verbatim proxy go on the fast lane
+    too: the write is polled next tick, the deleted namespace answers 404 and is pruned."""
+    emu = emulator_factory(index_lag_ms=0)
+    for ns in ("v1", "gone"):
+        write_docs(emu.url, ns, [{"id": 1}])
+    layer = backend_factory(emu.url, sweep_max_ms=3_600_000, watch_max_rps=1000.0)
+    tick(layer)
+    assert tick(layer).namespaces == 0, "stable and idle: nothing is due"
+
+    v1 = requests.post(
+        f"{layer.url}/v1/namespaces/v1/schema", json={"color": {"type": "string"}}, timeout=5
+    )
+    assert v1.status_code == 200, v1.text
+    assert _kv(layer).get("dirty", "v1") is not None
+    refused = requests.delete(f"{layer.url}/v2/namespaces/nope", timeout=5)
+    assert refused.status_code == 404 and _kv(layer).get("dirty", "nope") is None
+    d = requests.delete(f"{layer.url}/v2/namespaces/gone", timeout=5)
+    assert d.status_code == 200, d.text
+    assert _kv(layer).get("dirty", "gone") is not None
+    read = requests.get(f"{layer.url}/v1/namespaces/v1/schema", timeout=5)
+    assert read.status_code == 200 and _kv(layer).get("dirty", "v1") is not None
+
+    r = tick(layer)
+    assert r.fast == 2 and set(r.polled) == {"v1"} and r.pruned == 1
+    assert "gone" not in _records(layer) and _kv(layer).get("dirty", "gone") is None
+    assert _kv(layer).get("dirty", "v1") is None, "a stable poll cleared the mark"
+
+
 def test_sweep_ceiling_repolls_an_idle_namespace(emulator_factory, backend_factory) -> None:
     emu = emulator_factory(many={"idle-": 5}, index_lag_ms=0)
     layer = backend_factory(emu.url, sweep_max_ms=700, watch_max_rps=1000.0)
@@ -184,6 +213,51 @@ def test_listing_from_records_and_its_live_fallback(emulator_factory, backend_fa
     }
     assert rows["b"]["metadata_error"] and rows["b"]["row_count"] is None
     assert rows["a"]["row_count"] == 3 and "metadata_error" not in rows["a"]
+
+
+def test_listing_pages_read_records_ahead_and_fill_gaps(
+    emulator_factory, backend_factory, tmp_path
+) -> None:
+    """Every page of a walk costs one upstream list call: the records are read in name
+    order beside it (first page, or a cursor this process handed out), the names the
+    range did not reach are read by key, and a cursor from another process works too."""
+    emu = emulator_factory(many={"p-": 30}, index_lag_ms=0)
+    layer = backend_factory(
+        emu.url, list_cache_ttl_ms=0, watch_max_rps=1000.0, data_dir=tmp_path / "one"
+    )
+    tick(layer)
+    # records of names the upstream no longer lists (not pruned yet) sit inside the range,
+    # so the read-ahead's 10 records end before the page's last name
+    with layer.app.app_context():
+        fs = layer.app.extensions["layer.freshness"]
+        stale = fs.get("p-00001")
+        fs.put_many([(f"p-00001-gone{i}", stale) for i in range(4)])
+
+    def walk(srv: Any, cursor: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        rows: list[dict[str, Any]] = []
+        before = _requests(emu)
+        while True:
+            q = {"page_size": 10, "prefix": "p-", **({"cursor": cursor} if cursor else {})}
+            body = requests.get(f"{srv.url}/v2/namespaces", params=q, timeout=5).json()
+            rows += body["namespaces"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return rows, _requests(emu) - before
+
+    rows, calls = walk(layer)
+    assert [r["name"] for r in rows] == [f"p-{i:05d}" for i in range(30)]
+    assert calls == 3, "three list pages, no live metadata call"
+    assert all(r["row_count"] is not None and r["observed_ms"] for r in rows)
+
+    second = requests.get(
+        f"{layer.url}/v2/namespaces", params={"page_size": 10, "prefix": "p-"}, timeout=5
+    ).json()["next_cursor"]
+    other = backend_factory(
+        emu.url, list_cache_ttl_ms=0, watch_max_rps=1000.0, data_dir=tmp_path / "one"
+    )
+    rows, calls = walk(other, second)  # a cursor this process never handed out
+    assert [r["name"] for r in rows] == [f"p-{i:05d}" for i in range(10, 30)]
+    assert calls == 2 and all(r["row_count"] is not None for r in rows)
 
 
 def test_state_filters_stuck_and_summary(emulator_factory, backend_factory) -> None:
