@@ -28,7 +28,7 @@ BUDGET_MS = 800
 # Without the budget: 0.25 + 0.5 + 1 + 2 s of backoff over 4 retries, past the
 # dashboard's old fixed 3 s. With it: the answer comes by the budget; the bound below
 # leaves room for a loaded machine and still excludes the unbudgeted 3.75 s.
-WITHIN_S = BUDGET_MS / 1000 + 1.2
+WITHIN_S = BUDGET_MS / 1000 + 2.0
 
 
 def budgeted(backend_factory: Any, upstream_url: str) -> Any:
@@ -79,7 +79,7 @@ def test_a_hanging_upstream_answers_504_within_the_budget(
 ) -> None:
     write_docs(emulator.url, "alpha", [{"id": 1}])
     layer = budgeted(backend_factory, emulator.url)
-    set_faults(emulator.url, hang_ms=2500)
+    set_faults(emulator.url, hang_ms=5000)  # past WITHIN_S: only the budget answers in time
     try:
         for path in ("/v2/namespaces", "/v2/namespaces/alpha/metadata"):
             resp, took = timed_get(f"{layer.url}{path}")
