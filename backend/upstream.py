@@ -304,6 +304,7 @@ class Upstream:
             end = min(end, deadline)
         attempt = 0
         prev: requests.Response | None = None
+        last_exc: Exception | None = None
         while True:
             wait: float | None
             attempt_timeout = timeout
@@ -312,6 +313,8 @@ class Upstream:
                 if left <= 0:
                     if prev is not None:
                         return prev
+                    if last_exc is not None:  # the last failure says more than the clock
+                        self._raise_transport(last_exc, method, path)
                     raise UpstreamTimeout(
                         f"upstream did not answer {method} {path} within the interactive budget"
                     )
@@ -322,7 +325,7 @@ class Upstream:
                     method, path, params, data, headers, attempt_timeout, route, decode
                 )
             except requests.Timeout as exc:
-                last_exc: Exception = exc
+                last_exc = exc
                 resp = None
             except requests.ConnectionError as exc:
                 last_exc = exc
@@ -335,11 +338,12 @@ class Upstream:
                 if not (retry and retryable) or attempt >= self.retries:
                     return resp
                 wait = retry_after_s(resp.headers)
-                prev = resp
+                prev, last_exc = resp, None
             else:
                 if not retry or attempt >= self.retries:
                     self._raise_transport(last_exc, method, path)
                 wait = None
+                prev = None
             delay = backoff_delay(attempt, self._rand()) if wait is None else wait
             if time.monotonic() + delay > end:
                 if resp is not None:
@@ -365,7 +369,7 @@ class Upstream:
         return time.monotonic() + self.interactive_budget_s
 
     @staticmethod
-    def _raise_transport(exc: Exception, method: str, path: str) -> None:
+    def _raise_transport(exc: Exception | None, method: str, path: str) -> None:
         if isinstance(exc, requests.Timeout):
             raise UpstreamTimeout(f"upstream timed out on {method} {path}") from None
         raise UpstreamError(

@@ -309,3 +309,18 @@ def test_a_spent_deadline_answers_504_without_calling(up: Upstream) -> None:
         up.metadata("products", deadline=time.monotonic() - 0.001)
     assert info.value.status == 504 and "interactive budget" in info.value.message
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_dead_upstream_under_a_deadline_says_unreachable_not_timed_out() -> None:
+    settings = Settings.from_env(
+        {}, turbopuffer_base_url=BASE, upstream_retries=10, upstream_retry_budget_s=60.0
+    )
+    # Sleeps run past the deadline, as on a loaded machine: the next attempt finds no
+    # time left, and the error is still the connection's, not the clock's.
+    up = Upstream(settings, sleep=lambda s: time.sleep(0.3), rand=lambda: 0.0)
+    responses.get(META, body=requests.ConnectionError("refused"))
+    with pytest.raises(UpstreamError) as info:
+        up.metadata("products", deadline=time.monotonic() + 0.26)
+    assert not isinstance(info.value, UpstreamTimeout)
+    assert "unreachable" in info.value.message
