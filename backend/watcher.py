@@ -432,12 +432,16 @@ class Watcher:
             for st, items in members.items():
                 if items:
                     self.kv.put_many(state_set(st), items)
-            for st, ns in leaving:
-                self.kv.delete(state_set(st), ns)
-            for o in polled:
-                mark = dirty.get(o.ns)
-                if mark is not None and o.new.is_stable:
-                    self.kv.delete(DIRTY, o.ns, expected_generation=mark.generation)
+            for st in STATES:
+                gone = [(ns, None) for s, ns in leaving if s == st]
+                if gone:
+                    self.kv.delete_many(state_set(st), gone)
+            cleared = [
+                (o.ns, mark.generation)
+                for o in polled
+                if (mark := dirty.get(o.ns)) is not None and o.new.is_stable
+            ]
+            self.kv.delete_many(DIRTY, cleared)  # by generation: a newer write stays dirty
         except StoreError as exc:
             log.error("watcher could not update its indexes", extra={"error": str(exc)})
 
