@@ -56,6 +56,7 @@ class Record:
 
 class KVStore(ABC):
     name = "kv"
+    ordered = False  # scans come in key order and a prefix scan reads only its prefix
 
     @abstractmethod
     def get(self, set_name: str, key: str) -> Record | None: ...

@@ -73,6 +73,7 @@ def _expiry(ttl_s: int | None, now: float) -> float | None:
 
 class SQLiteKV(KVStore):
     name = "kv (sqlite)"
+    ordered = True
 
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
