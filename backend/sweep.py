@@ -86,11 +86,14 @@ class ShardSchedule:
 
     @classmethod
     def load_many(cls, kv: KVStore, shards: list[int]) -> dict[int, ShardSchedule]:
-        """The schedules of ``shards``: one prefix scan for one shard, else one scan of
-        the set (a backend that scans whole sets, like Aerospike, reads it once)."""
+        """The schedules of ``shards``: one prefix scan per shard on an ordered store
+        (SQLite reads only those shards), else one scan of the set (a backend that scans
+        whole sets, like Aerospike, reads it once)."""
         out = {shard: cls(shard) for shard in shards}
-        prefix = sweep_key(shards[0], "") if len(shards) == 1 else ""
-        for key, rec in kv.scan(SET, prefix):
+        prefixes = (
+            [sweep_key(shard, "") for shard in shards] if kv.ordered or len(shards) == 1 else [""]
+        )
+        for key, rec in (item for prefix in prefixes for item in kv.scan(SET, prefix)):
             head, sep, ns = key.partition("/")
             sched = out.get(int(head)) if sep and head.isdigit() else None
             if sched is None:

@@ -14,7 +14,8 @@ A tick polls only what needs it, within a budget, for the shards this process ho
    a name not yet known is due at once; a known name missing from the range a page
    covers is due at once too, and the poll's 404 prunes its record;
 4. the **sweep**: namespaces whose due time has come, most overdue first, while the
-   budget (``backend/budget.py``) has tokens before the tick's deadline (one interval).
+   budget (``backend/budget.py``) has tokens before the tick's deadline (80% of an
+   interval, so the tick is done before the next one is due).
 
 A poll records the freshness signal: ``is_stable`` is whether it saw ``index.status ==
 "up-to-date"``; a stable poll moves ``stable_as_of`` to the poll's start, an unstable
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 OnStable = Callable[[str, dict[str, Any], Freshness, Freshness], None]
 WRITE_BATCH = 500
 THROTTLE = frozenset({429})
+TICK_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,10 @@ class Watcher:
     def run(self, held: list[int]) -> TickResult:
         s = self.settings
         self.bucket.set_rate(s.watch_max_rps * len(held) / s.watch_shards)
-        deadline = time.monotonic() + s.watch_interval_ms / 1000
+        # The tick ends at 80% of an interval: one that ran the whole interval would still be
+        # running when the next is due, and APScheduler skips a run that finds its job
+        # busy (max_instances=1), so every other tick would be lost.
+        deadline = time.monotonic() + TICK_SHARE * s.watch_interval_ms / 1000
         result = TickResult(leader=True, shards=list(held))
         done: set[str] = set()
         dirty = self._dirty()
@@ -432,12 +437,16 @@ class Watcher:
             for st, items in members.items():
                 if items:
                     self.kv.put_many(state_set(st), items)
-            for st, ns in leaving:
-                self.kv.delete(state_set(st), ns)
-            for o in polled:
-                mark = dirty.get(o.ns)
-                if mark is not None and o.new.is_stable:
-                    self.kv.delete(DIRTY, o.ns, expected_generation=mark.generation)
+            for st in STATES:
+                gone = [(ns, None) for s, ns in leaving if s == st]
+                if gone:
+                    self.kv.delete_many(state_set(st), gone)
+            cleared = [
+                (o.ns, mark.generation)
+                for o in polled
+                if (mark := dirty.get(o.ns)) is not None and o.new.is_stable
+            ]
+            self.kv.delete_many(DIRTY, cleared)  # by generation: a newer write stays dirty
         except StoreError as exc:
             log.error("watcher could not update its indexes", extra={"error": str(exc)})
 

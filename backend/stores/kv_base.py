@@ -56,6 +56,7 @@ class Record:
 
 class KVStore(ABC):
     name = "kv"
+    ordered = False  # scans come in key order and a prefix scan reads only its prefix
 
     @abstractmethod
     def get(self, set_name: str, key: str) -> Record | None: ...
@@ -108,6 +109,11 @@ class KVStore(ABC):
             if rec is not None:
                 out[key] = rec
         return out
+
+    def delete_many(self, set_name: str, items: Iterable[tuple[str, int | None]]) -> int:
+        """Delete many records, each only at its expected generation (None: any); return
+        how many went. Backends override for one round trip."""
+        return sum(1 for key, gen in items if self.delete(set_name, key, expected_generation=gen))
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         """Remove every record of a set whose key starts with ``prefix``; return how many."""

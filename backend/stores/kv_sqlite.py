@@ -73,6 +73,7 @@ def _expiry(ttl_s: int | None, now: float) -> float | None:
 
 class SQLiteKV(KVStore):
     name = "kv (sqlite)"
+    ordered = True
 
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
@@ -249,6 +250,24 @@ class SQLiteKV(KVStore):
             return True
 
         return bool(self._write_txn(body))
+
+    def delete_many(self, set_name: str, items: Iterable[tuple[str, int | None]]) -> int:
+        wanted = list(items)
+        if not wanted:
+            return 0
+
+        def body(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            gone = 0
+            for key, expected in wanted:
+                current = self._live_generation(conn, set_name, key, now)
+                if current != 0 and expected is not None and current != expected:
+                    continue
+                conn.execute("DELETE FROM kv WHERE set_name = ? AND key = ?", (set_name, key))
+                gone += current != 0
+            return gone
+
+        return int(self._write_txn(body))
 
     def scan(self, set_name: str, prefix: str = "") -> Iterator[tuple[str, Record]]:
         self._maybe_reap(set_name)

@@ -159,6 +159,16 @@ def test_scan_range_is_ordered_or_declined(kv: KVStore, s: str) -> None:
     assert mid is not None and [k for k, _ in mid] == ["ns-024", "ns-026", "ns-027"]
 
 
+def test_delete_many_honours_each_generation(kv: KVStore, s: str) -> None:
+    kv.put_many(s, [(f"k{i}", {"i": i}) for i in range(5)])
+    kv.put(s, "k1", {"i": "again"})  # generation 2 now
+    assert kv.delete_many(s, []) == 0
+    gone = kv.delete_many(s, [("k0", 1), ("k1", 1), ("k2", None), ("missing", None), ("k3", 1)])
+    assert gone == 3
+    assert kv.get(s, "k1") == Record({"i": "again"}, 2), "a newer generation stays"
+    assert [k for k, _ in kv.scan(s)] == ["k1", "k4"]
+
+
 def test_put_many_and_delete_set(kv: KVStore, s: str) -> None:
     kv.put(s, "doc/0", {"old": True})
     n = kv.put_many(s, ((f"doc/{i}", {"i": i}) for i in range(300)))

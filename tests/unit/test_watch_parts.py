@@ -55,7 +55,7 @@ def test_bucket_paces_calls_and_backs_off_on_429() -> None:
     b = TokenBucket(10.0, clock=clock, sleep=clock.sleep)
     for _ in range(21):
         assert b.take()
-    assert 1.9 <= clock.t <= 2.1  # one in hand, then ten a second
+    assert 2.1 <= clock.t <= 2.3  # one in hand, then 10 / 1.1 a second
     assert b.take(deadline=clock.t + 0.01) is False  # no token before the deadline
     b.throttle(2.0)
     t0 = clock.t
@@ -79,7 +79,7 @@ def test_no_second_holds_more_than_the_budget_after_a_pause() -> None:
         assert b.take()
         calls.append(clock.t)
     worst = max(sum(1 for c in calls if t <= c < t + 1.0) for t in calls)
-    assert worst <= 101
+    assert worst <= 100
 
 
 def test_schedule_round_trips_through_the_kv(tmp_path: Path) -> None:
