@@ -29,7 +29,9 @@ is a write with ``POLICY_GEN_EQ`` and the expected ``gen`` that fails if the rec
 gone (``POLICY_EXISTS_UPDATE``). ``delete`` removes with ``POLICY_GEN_EQ`` and the
 generation it read (or was given). ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
-uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
+uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+), and retries the
+records a batch did not take with a bounded back-off (``aerospike_batch``); ``get_many``
+is one ``batch_read`` per ``BATCH_CHUNK`` keys.
 
 The document cache (``put_docs`` / ``scan_docs`` / ``drop_docs``) has its own layout, so
 filters run server-side:
@@ -63,6 +65,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from backend.stores.aerospike_batch import write_all
 from backend.stores.errors import MissingDependency, StoreUnavailable
 from backend.stores.kv_base import KVStore, Record
 
@@ -87,6 +90,8 @@ SOCKET_TIMEOUT_MS = 2000
 MAX_RETRIES = 2
 SCAN_TIMEOUT_MS = 60_000
 MAX_SET_PREFIX = 24
+# A record of a batch write: its key, its operations, its write policy.
+BatchWrite = tuple[tuple[str, str, str], list[dict[str, Any]], dict[str, Any]]
 SET_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -303,17 +308,33 @@ class AerospikeKV(KVStore):
     ) -> int:
         policy = self._write_policy(ttl_s)
         total = 0
-        chunk: list[Any] = []
-
+        chunk: list[BatchWrite] = []
         for key, value in items:
-            chunk.append(
-                Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy)
-            )
+            chunk.append((self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy))
             total += 1
             if len(chunk) >= BATCH_CHUNK:
                 self._batch_write(chunk)
         self._batch_write(chunk)
         return total
+
+    def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, Record] = {}
+        for start in range(0, len(wanted), BATCH_CHUNK):
+            part = wanted[start : start + BATCH_CHUNK]
+            try:
+                result = self._db().batch_read([self._key(set_name, k) for k in part], [BIN])
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            for key, br in zip(part, result.batch_records, strict=True):
+                if br.result == 0 and br.record is not None:
+                    _, meta, bins = br.record
+                    out[key] = self._record(bins, meta)
+                elif br.result != aex.RecordNotFound.code:
+                    raise StoreUnavailable(
+                        self.store_name, f"batch read of {key!r} failed (result {br.result})"
+                    )
+        return out
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         keys = [self._key(set_name, k) for k, _ in self._scan_all(set_name, prefix)]
@@ -346,35 +367,33 @@ class AerospikeKV(KVStore):
         set_name = self.docs_set(ns)
         policy = self._write_policy(None)
         total = 0
-        chunk: list[Any] = []
+        chunk: list[BatchWrite] = []
         for doc_id, doc in docs:
             bins = {**doc_bins(doc), GEN_BIN: generation, DOC_BIN: _dumps(doc)}
             operations = [ops.write(name, value) for name, value in bins.items()]
-            chunk.append(
-                Write(
-                    (self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy=policy
-                )
-            )
+            chunk.append(((self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy))
             total += 1
             if len(chunk) >= BATCH_CHUNK:
                 self._batch_write(chunk)
         self._batch_write(chunk)
         return total
 
-    def _batch_write(self, chunk: list[Any]) -> None:
-        if not chunk:
-            return
+    def _batch_write(self, chunk: list[BatchWrite]) -> None:
+        """Write a chunk, retrying the records it did not take (``aerospike_batch``)."""
+        if chunk:
+            write_all(list(chunk), self._submit_writes, store=self.store_name)
+            chunk.clear()
+
+    def _submit_writes(self, records: list[BatchWrite]) -> list[int]:
+        """One batch command: the result code of each record, in order."""
+        batch = BatchRecords(
+            [Write(key, operations, policy=policy) for key, operations, policy in records]
+        )
         try:
-            result = self._db().batch_write(BatchRecords(list(chunk)))
+            result = self._db().batch_write(batch)
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
-        failed = [br for br in result.batch_records if br.result != 0]
-        if failed:
-            raise StoreUnavailable(
-                self.store_name,
-                f"{len(failed)} of {len(chunk)} batch writes failed (first: result {failed[0].result})",
-            )
-        chunk.clear()
+        return [int(br.result) for br in result.batch_records]
 
     def scan_docs(self, ns: str, generation: int, where: Any = None) -> Iterator[dict[str, Any]]:
         from backend.cache.aerospike_expr import to_expression
