@@ -15,11 +15,14 @@ error to ``StoreUnavailable`` (a 503 naming the store).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from backend.stores.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 ATTEMPTS = 6
 BACKOFF_S = 0.05
@@ -81,6 +84,15 @@ def write_all(
                 f"{len(failed)} of {len(pending)} batch writes failed (result {code}: {why})",
             )
         pending = [rec for rec, _ in failed]
+        log.warning(
+            "aerospike batch: records not taken, writing them again",
+            extra={
+                "store": store,
+                "failed": len(failed),
+                "result": failed[0][1],
+                "attempt": attempt,
+            },
+        )
         sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX_S)
     return attempts
