@@ -10,6 +10,7 @@ upstream key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,13 +55,20 @@ class Cut:
         return "skipped" if self.watermark_ms is None else str(self.watermark_ms)
 
 
-def decide_cut(body: Any, fr: Freshness) -> Cut:
+def decide_cut(body: Any, fr: Freshness, dirty: Callable[[], bool] = lambda: False) -> Cut:
+    """Cut a filtered query at ``stable_as_of`` while the namespace is not known stable.
+
+    Not stable is the last poll's ``is_stable`` false, or ``dirty()`` true: a write went
+    through Layer since that poll (asked only when the rest would not cut already, so a
+    query without filters or on a namespace already cut costs no KV read)."""
     if not isinstance(body, dict):
         return Cut(None)
     queries = body.get("queries")
     subs: list[Any] = queries if isinstance(queries, list) else [body]
     has_filters = any(isinstance(q, dict) and q.get("filters") is not None for q in subs)
-    if has_filters and not fr.is_stable and fr.stable_as_of is not None and fr.has_watermark:
+    if not has_filters or fr.stable_as_of is None or not fr.has_watermark:
+        return Cut(None)
+    if not fr.is_stable or dirty():
         return Cut(fr.stable_as_of)
     return Cut(None)
 

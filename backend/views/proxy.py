@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 import orjson
@@ -79,12 +80,13 @@ def query(ns: str) -> Response:
     body = params.json_object_body()
     freshness = get_freshness()
     fr = freshness.get(ns)
-    cut = decide_cut(body, fr)
+    dirty = functools.cache(lambda: freshness.is_dirty(ns))  # one KV read, only if asked
+    cut = decide_cut(body, fr, dirty)
     attr = get_settings().watermark_attribute
     # The stamp is hidden only where the schema has it: the last poll saw it, or Layer
     # wrote (and stamped) since; excluding an attribute a namespace lacks is not asked.
     hidden = hide_watermark(body, attr)
-    if hidden is not None and not (fr.has_watermark or freshness.is_dirty(ns)):
+    if hidden is not None and not (fr.has_watermark or dirty()):
         hidden = None
     # Nothing to change: the caller's bytes go upstream as they came (no re-serialisation).
     data = (
@@ -138,7 +140,12 @@ def passthrough(rest: str) -> Response:
         raise BadRequest("path has empty or dot segments", param="path")
     version = request.path.split("/", 2)[1]
     method = request.method
-    retry = method in ("GET", "HEAD") or upstream_is_read(method, f"/{version}/{rest}")
-    return _relay(
-        method, f"/{version}/{rest}", request.get_data() or None, retry=retry, route="passthrough"
+    read = method in ("GET", "HEAD") or upstream_is_read(method, f"/{version}/{rest}")
+    out = _relay(
+        method, f"/{version}/{rest}", request.get_data() or None, retry=read, route="passthrough"
     )
+    if not read and out.status_code < 300 and len(parts) >= 2 and parts[0] == "namespaces":
+        # A write, delete or any other change that went through Layer: the fast lane polls
+        # the namespace next tick (a deleted one answers 404 there and is pruned).
+        mark_dirty(get_kv(), parts[1])
+    return out

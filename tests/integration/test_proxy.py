@@ -11,6 +11,18 @@ def _query(url: str, ns: str, body: dict) -> requests.Response:
     return requests.post(f"{url}/v2/namespaces/{ns}/query", json=body, timeout=10)
 
 
+def _stable_as_of(layer, ns: str) -> int:
+    meta = requests.get(f"{layer.url}/v2/namespaces/{ns}/metadata", timeout=5).json()
+    return int(meta["layer"]["stable_as_of"])
+
+
+def _stable_after_poll(emu, layer, ns: str) -> int:
+    """Let the emulator finish indexing, tick once, and read the new ``stable_as_of``."""
+    wait_index(emu.url, ns)
+    tick(layer)
+    return _stable_as_of(layer, ns)
+
+
 def test_writes_through_layer_are_stamped(emulator, layer) -> None:
     write_docs(layer.url, "ns", [{"id": 1, "color": "red"}])
     rows = _query(
@@ -25,11 +37,7 @@ def test_cut_hides_rows_written_after_the_last_stable_poll(
     emu = emulator_factory(index_lag_ms=1500)
     layer = backend_factory(emu.url)
     write_docs(layer.url, "ns", [{"id": 1, "color": "red"}, {"id": 2, "color": "red"}])
-    wait_index(emu.url, "ns")
-    tick(layer)
-    stable_as_of = requests.get(f"{layer.url}/v2/namespaces/ns/metadata", timeout=5).json()[
-        "layer"
-    ]["stable_as_of"]
+    stable_as_of = _stable_after_poll(emu, layer, "ns")
 
     q = {"rank_by": ["id", "asc"], "limit": 10, "filters": ["color", "Eq", "red"]}
     r = _query(layer.url, "ns", q)
@@ -53,6 +61,25 @@ def test_cut_hides_rows_written_after_the_last_stable_poll(
     tick(layer)
     r = _query(layer.url, "ns", q)
     assert r.headers["X-Layer-Cut"] == "skipped" and len(r.json()["rows"]) == 3
+
+
+def test_a_write_through_layer_cuts_before_the_next_poll(emulator_factory, backend_factory) -> None:
+    """Between a write and the poll that follows it, the last poll's ``is_stable`` is stale:
+    the namespace's dirty mark makes the query cut at the old watermark all the same."""
+    emu = emulator_factory(index_lag_ms=0)
+    layer = backend_factory(emu.url)
+    write_docs(layer.url, "ns", [{"id": 1, "color": "red"}])
+    stable_as_of = _stable_after_poll(emu, layer, "ns")
+    q = {"rank_by": ["id", "asc"], "limit": 10, "filters": ["color", "Eq", "red"]}
+    assert _query(layer.url, "ns", q).headers["X-Layer-Cut"] == "skipped"
+
+    write_docs(layer.url, "ns", [{"id": 2, "color": "red"}])  # no tick: record says stable
+    r = _query(layer.url, "ns", q)
+    assert r.headers["X-Layer-Cut"] == str(stable_as_of)
+    assert [x["id"] for x in r.json()["rows"]] == [1]
+    tick(layer)  # the emulator indexed at once: this poll sees it stable, clears the mark
+    r = _query(layer.url, "ns", q)
+    assert r.headers["X-Layer-Cut"] == "skipped" and [x["id"] for x in r.json()["rows"]] == [1, 2]
 
 
 def test_no_cut_without_the_watermark_attribute(emulator_factory, backend_factory) -> None:

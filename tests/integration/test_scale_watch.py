@@ -67,6 +67,39 @@ def test_fast_lane_polls_only_what_was_written_through_layer(
     assert tick(layer).namespaces == 0 and _records(layer)["b"].is_stable is True
 
 
+def test_passthrough_writes_and_deletes_mark_dirty(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
+    """A v1 change (a schema update) and a namespace DELETE through the verbatim proxy go on the fast lane
+    too: the write is polled next tick, the deleted namespace answers 404 and is pruned."""
+    emu = emulator_factory(index_lag_ms=0)
+    for ns in ("v1", "gone"):
+        write_docs(emu.url, ns, [{"id": 1}])
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=3_600_000, watch_max_rps=1000.0
+    )
+    tick(layer)
+    assert tick(layer).namespaces == 0, "stable and idle: nothing is due"
+
+    v1 = requests.post(
+        f"{layer.url}/v1/namespaces/v1/schema", json={"color": {"type": "string"}}, timeout=5
+    )
+    assert v1.status_code == 200, v1.text
+    assert _kv(layer).get("dirty", "v1") is not None
+    refused = requests.delete(f"{layer.url}/v2/namespaces/nope", timeout=5)
+    assert refused.status_code == 404 and _kv(layer).get("dirty", "nope") is None
+    d = requests.delete(f"{layer.url}/v2/namespaces/gone", timeout=5)
+    assert d.status_code == 200, d.text
+    assert _kv(layer).get("dirty", "gone") is not None
+    read = requests.get(f"{layer.url}/v1/namespaces/v1/schema", timeout=5)
+    assert read.status_code == 200 and _kv(layer).get("dirty", "v1") is not None
+
+    r = tick(layer)
+    assert r.fast == 2 and set(r.polled) == {"v1"} and r.pruned == 1
+    assert "gone" not in _records(layer) and _kv(layer).get("dirty", "gone") is None
+    assert _kv(layer).get("dirty", "v1") is None, "a stable poll cleared the mark"
+
+
 def test_sweep_ceiling_repolls_an_idle_namespace(
     emulator_factory, backend_factory, layer_kv_url
 ) -> None:
