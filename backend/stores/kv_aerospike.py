@@ -48,6 +48,15 @@ filters run server-side:
   <pushdown of the filter>`` and reads only ``_doc``, page by page; ``drop_docs``
   queries ``_g == generation`` for keys and removes them in batches.
 
+**Set indexes**: a scan of a set (``scan``, ``delete_set``, the document cache's queries)
+walks the primary index of the *whole namespace* unless the set has a set index: with a
+warm cache of 1,000,000 documents in the namespace, a scan of a 5-record set took 0.4 s
+(server 8.1), 10 ms with the index. So before its first scan of a set, each process asks
+the server to index that set (``set-config:…;enable-index=true``, dynamic since server
+5.6; it needs ``sys-admin`` where security is on). If the server refuses, scans still
+work, only slower, and an info line says so; ``enable-index true`` in the set's stanza
+of ``aerospike.conf`` does the same by configuration.
+
 One client per process, created lazily (after any fork: a client inherited from the
 parent is dropped, never used) and shared by the threads of the process; the client is
 thread-safe. Timeouts and retries are explicit in the client's policies. Connection
@@ -60,6 +69,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,6 +88,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the clie
     raise MissingDependency(
         "the aerospike:// KV store needs the aerospike client: pip install 'layer[aerospike]'"
     ) from exc
+
+log = logging.getLogger(__name__)
 
 BIN = "v"
 DOC_BIN = "_doc"
@@ -133,6 +145,7 @@ class AerospikeKV(KVStore):
         self._lock = threading.Lock()
         self._client: Any = None
         self._client_pid: int | None = None
+        self._indexed: set[str] = set()
 
     # -- client --------------------------------------------------------------------------
 
@@ -283,6 +296,26 @@ class AerospikeKV(KVStore):
                 raise self._unavailable(exc) from exc
             return True
 
+    def _set_query(self, full_set: str) -> Any:
+        """A query over one set, once the set has its set index (see the module notes)."""
+        client = self._db()
+        if full_set not in self._indexed:
+            self._indexed.add(full_set)  # once per set and process, whatever the answer
+            command = (
+                f"set-config:context=namespace;id={self.namespace};set={full_set};enable-index=true"
+            )
+            try:
+                answers = client.info_all(command)
+            except aex.AerospikeError as exc:
+                answers = {"": (exc, "")}
+            refused = [a for a in answers.values() if a[0] or not str(a[1]).startswith("ok")]
+            if refused:
+                log.info(
+                    "aerospike: no set index (set scans walk the whole namespace)",
+                    extra={"store": self.store_name, "set": full_set, "answer": str(refused[0])},
+                )
+        return client.query(self.namespace, full_set)
+
     def _scan_all(self, set_name: str, prefix: str) -> list[tuple[str, Record]]:
         found: list[tuple[str, Record]] = []
 
@@ -293,7 +326,7 @@ class AerospikeKV(KVStore):
                 found.append((user_key, self._record(bins, meta)))
 
         try:
-            query = self._db().query(self.namespace, self.set_prefix + set_name)
+            query = self._set_query(self.set_prefix + set_name)
             query.foreach(collect)
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
@@ -354,7 +387,7 @@ class AerospikeKV(KVStore):
         return self.set_prefix + "cd_" + hashlib.sha1(ns.encode()).hexdigest()[:24]
 
     def _doc_query(self, ns: str, expression: Any, bins: Sequence[str]) -> Any:
-        query = self._db().query(self.namespace, self.docs_set(ns))
+        query = self._set_query(self.docs_set(ns))
         query.select(*bins)
         query.max_records = DOC_PAGE
         query.paginate()
