@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from backend import auth, body, compression, extensions, metrics, observability, params
 from backend.errors import LayerError
+from backend.jsonprovider import OrjsonProvider
 from backend.stores.errors import StoreUnavailable
 from backend.views import activity, cache, health, namespaces, openapi, proxy, snapshots
 from common.settings import Settings
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("layer", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)  # insertion order, several times faster than json
     extensions.init_app(app, settings)
     observability.init_app(app)
     auth.init_app(app)

@@ -2,9 +2,11 @@
 
 ``LAYER_WATCH_MAX_RPS`` is the deployment's budget; each watcher process refills at its
 share (``max_rps × shards held / shards``), so the deployment as a whole never asks for
-more than the setting. The bucket holds at most a tenth of a second of tokens (at least
-one), so over any window of W seconds a watcher makes at most ``rate × (W + 0.1)``
-calls (plus one), and a pause never turns into a burst. A 429 (or any ``Retry-After``) stops every call until the time the
+more than the setting. The bucket refills at ``rate / 1.1`` and holds at most a tenth of a
+second of that (at least one token), so over any window of W seconds a watcher makes at
+most ``rate × (W + 0.1) / 1.1`` calls (plus one): no second ever holds more than the
+budget, a pause never turns into a burst, and a thread that wakes a little late (a busy
+host) finds the tokens that came meanwhile instead of losing them. A 429 (or any ``Retry-After``) stops every call until the time the
 upstream asked for, and halves the rate until a minute passes without another one.
 """
 
@@ -56,8 +58,9 @@ class TokenBucket:
         if self._slow < 1.0 and now - self._last_throttle > RECOVER_S:
             self._slow = min(1.0, self._slow * 2)
             self._last_throttle = now
-        cap = max(1.0, self.rate * BURST_S)
-        self._tokens = min(cap, self._tokens + (now - self._stamp) * self.rate)
+        refill = self.rate / (1 + BURST_S)
+        cap = max(1.0, refill * BURST_S)
+        self._tokens = min(cap, self._tokens + (now - self._stamp) * refill)
         self._stamp = now
 
     def available(self) -> float:
@@ -79,7 +82,8 @@ class TokenBucket:
                     while self._calls and self._calls[0] < now - WINDOW_S:
                         self._calls.popleft()
                     return True
-                wait = max(self.blocked_until - now, (1.0 - self._tokens) / self.rate, 0.001)
+                refill = self.rate / (1 + BURST_S)
+                wait = max(self.blocked_until - now, (1.0 - self._tokens) / refill, 0.001)
                 if deadline is not None and now + wait > deadline:
                     return False
             self._sleep(wait)

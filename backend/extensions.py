@@ -57,7 +57,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         settings,
         upstream,
         freshness,
-        cache_state=cache.cache_state,
+        cache_states=cache.cache_states,
         on_cache=metrics.observe_list_cache,
     )
     snapshots = SnapshotService(settings, upstream, freshness, repo, runner, cache=cache)

@@ -15,11 +15,12 @@ watcher's state sets and records alone, without any upstream call.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from backend.errors import BadRequest, LayerError, UpstreamError
@@ -29,12 +30,13 @@ from backend.upstream import Upstream
 from common.settings import Settings
 from common.timeutil import ms_from_iso, now_ms
 
-CacheStateFn = Callable[[str, Freshness], dict[str, Any]]
+CacheStatesFn = Callable[[dict[str, Freshness]], dict[str, dict[str, Any]]]
 MAX_CACHED_PAGES = 256
+MAX_KNOWN_CURSORS = 4096
 
 
-def cold_cache_state(ns: str, fr: Freshness) -> dict[str, Any]:
-    return {"state": "cold", "warm_inflight": False}
+def cold_cache_states(records: dict[str, Freshness]) -> dict[str, dict[str, Any]]:
+    return {ns: {"state": "cold", "warm_inflight": False} for ns in records}
 
 
 class Inventory:
@@ -44,16 +46,17 @@ class Inventory:
         upstream: Upstream,
         freshness: FreshnessStore,
         *,
-        cache_state: CacheStateFn = cold_cache_state,
+        cache_states: CacheStatesFn = cold_cache_states,
         on_cache: Callable[[bool], None] | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
         self.freshness = freshness
-        self.cache_state = cache_state
+        self.cache_states = cache_states
         self.on_cache = on_cache
         self._cache: OrderedDict[tuple[str, str, int], tuple[float, dict[str, Any]]] = OrderedDict()
         self._inflight: dict[tuple[str, str, int], threading.Lock] = {}
+        self._after: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -110,10 +113,10 @@ class Inventory:
             self.on_cache(hit)
 
     def _build(self, prefix: str | None, cursor: str | None, page_size: int) -> dict[str, Any]:
+        size = min(page_size, 1000)
+        ahead = self._read_ahead(prefix, cursor, size)
         try:
-            listing = self.upstream.list_namespaces(
-                prefix=prefix, cursor=cursor, page_size=min(page_size, 1000)
-            )
+            listing = self.upstream.list_namespaces(prefix=prefix, cursor=cursor, page_size=size)
         except UpstreamError as exc:
             if exc.upstream_status == 400 and cursor:
                 raise BadRequest("cursor is not a valid listing cursor", param="cursor") from None
@@ -123,16 +126,69 @@ class Inventory:
             for item in listing["namespaces"]
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
-        try:
-            records = self.freshness.get_many(names)
-        except StoreError:
-            records = {}
+        found = self._records(names, ahead, size)
+        records = {ns: found.get(ns) or Freshness() for ns in names}
+        cache = self._cache_states(records)
         now = now_ms()
-        live = [ns for ns in names if not self._usable(records.get(ns), now)]
-        fetched = dict(zip(live, self.pool.map(self.row, live), strict=True))
-        rows = [fetched[ns] if ns in fetched else self.record_row(ns, records[ns]) for ns in names]
+        live = [ns for ns in names if not self._usable(found.get(ns), now)]
+        fetched = dict(
+            zip(
+                live,
+                self.pool.map(lambda ns: self.row(ns, records[ns], cache[ns]), live),
+                strict=True,
+            )
+        )
+        rows = [
+            fetched[ns] if ns in fetched else self.record_row(ns, records[ns], cache[ns])
+            for ns in names
+        ]
         next_cursor = listing.get("next_cursor") or None
+        if next_cursor and names:
+            with self._lock:
+                self._after[(prefix or "", next_cursor)] = names[-1]
+                while len(self._after) > MAX_KNOWN_CURSORS:
+                    self._after.popitem(last=False)
         return {"namespaces": rows, "next_cursor": next_cursor}
+
+    def _read_ahead(
+        self, prefix: str | None, cursor: str | None, size: int
+    ) -> Future[list[tuple[str, Freshness]] | None] | None:
+        """Start reading the page's records in name order while the upstream lists it.
+
+        The upstream cursor is opaque, so the records can be read ahead only for a first
+        page or a cursor this process handed out (it remembers the last name before it)."""
+        if cursor is None:
+            after = None
+        else:
+            with self._lock:
+                after = self._after.get((prefix or "", cursor))
+            if after is None:
+                return None
+        return self.pool.submit(self.freshness.range, prefix or "", after, size)
+
+    def _records(
+        self,
+        names: list[str],
+        ahead: Future[list[tuple[str, Freshness]] | None] | None,
+        size: int,
+    ) -> dict[str, Freshness]:
+        """The records of ``names``: those the read-ahead covered, the rest by key."""
+        found: dict[str, Freshness] = {}
+        rest = names
+        try:
+            page = ahead.result() if ahead is not None else None
+        except StoreError:
+            page = None
+        if page is not None:
+            wanted = set(names)
+            found = {ns: fr for ns, fr in page if ns in wanted}
+            # The range holds every record up to its last key (all after, if it is short).
+            last = page[-1][0] if len(page) >= size else None
+            rest = [ns for ns in names if ns not in found and last is not None and ns > last]
+        if rest:
+            with contextlib.suppress(StoreError):  # unknown rows then call metadata live
+                found.update(self.freshness.get_many(rest))
+        return found
 
     def _usable(self, fr: Freshness | None, now: int) -> bool:
         """A record recent enough, from a successful poll, to stand for live metadata."""
@@ -143,14 +199,21 @@ class Inventory:
             and now - fr.observed_ms <= self.settings.listing_max_age_ms
         )
 
-    def _base(self, ns: str, fr: Freshness) -> dict[str, Any]:
+    def _cache_states(self, records: dict[str, Freshness]) -> dict[str, dict[str, Any]]:
+        """The page's cache states in one batch; a store that fails shows them as cold."""
+        try:
+            return self.cache_states(records)
+        except StoreError:
+            return cold_cache_states(records)
+
+    def _base(self, ns: str, fr: Freshness, cache: dict[str, Any]) -> dict[str, Any]:
         return {
             "name": ns,
             "row_count": None,
             "size_bytes": None,
             "stable_as_of_ms": fr.stable_as_of,
             "is_stable": fr.is_stable,
-            "cache_state": self.cache_state(ns, fr),
+            "cache_state": cache,
             "last_write_ms": fr.last_write_ms,
             "shadow": self.settings.is_shadow(ns),
             "labels": self.settings.labels_for(ns),
@@ -158,9 +221,9 @@ class Inventory:
             "index_stuck_since_ms": fr.index_stuck_since_ms,
         }
 
-    def record_row(self, ns: str, fr: Freshness) -> dict[str, Any]:
+    def record_row(self, ns: str, fr: Freshness, cache: dict[str, Any]) -> dict[str, Any]:
         """A row from the watcher's record alone (no upstream call)."""
-        row = self._base(ns, fr)
+        row = self._base(ns, fr, cache)
         if fr.last_error is not None:
             row["metadata_error"] = fr.last_error  # degraded, like a failed live call
             return row
@@ -168,10 +231,9 @@ class Inventory:
         row["size_bytes"] = fr.size_bytes
         return row
 
-    def row(self, ns: str) -> dict[str, Any]:
+    def row(self, ns: str, fr: Freshness, cache: dict[str, Any]) -> dict[str, Any]:
         """A row with live metadata (and the record's freshness, if any)."""
-        fr = self.freshness.get(ns)
-        row = self._base(ns, fr)
+        row = self._base(ns, fr, cache)
         try:
             meta = self.upstream.metadata(ns)
         except LayerError as exc:
@@ -193,11 +255,12 @@ class Inventory:
         chunk: list[str] = []
 
         def flush() -> None:
-            records = self.freshness.get_many(chunk)
+            found = self.freshness.get_many(chunk)
+            records = {ns: fr for ns, fr in found.items() if state in fr.states()}
+            cache = self._cache_states(records)
             for ns in chunk:
-                fr = records.get(ns)
-                if fr is not None and state in fr.states() and len(rows) <= page_size:
-                    rows.append(self.record_row(ns, fr))
+                if ns in records and len(rows) <= page_size:
+                    rows.append(self.record_row(ns, records[ns], cache[ns]))
             chunk.clear()
 
         for ns, _ in self.freshness.kv.scan(state_set(state), prefix or ""):

@@ -55,15 +55,23 @@ class Lease:
             self._holder, self._pid, self.generation = make_holder_id(), os.getpid(), None
         return self._holder
 
-    def acquire(self) -> bool:
-        """Take or renew the lease; True when this process holds it afterwards."""
+    def acquire(self, take_from: str | None = None) -> bool:
+        """Take or renew the lease; True when this process holds it afterwards.
+
+        ``take_from``: a holder known dead (its heartbeat lapsed, ``backend/shards.py``)
+        whose unexpired lease may be taken all the same."""
         now = now_ms()
         rec = self.kv.get(SET, self.key)
         value = {"holder": self.holder, "expires_ms": now + self.ttl_ms, "renewed_ms": now}
         ttl_s = max(1, -(-self.ttl_ms // 1000))
+        owner = None if rec is None else rec.value.get("holder")
         if rec is None:
             gen = self.kv.cas(SET, self.key, value, 0, ttl_s=ttl_s)
-        elif rec.value.get("holder") == self.holder or int(rec.value.get("expires_ms", 0)) < now:
+        elif (
+            owner == self.holder
+            or int(rec.value.get("expires_ms", 0)) < now
+            or (take_from is not None and owner == take_from)
+        ):
             gen = self.kv.cas(SET, self.key, value, rec.generation, ttl_s=ttl_s)
         else:
             gen = None

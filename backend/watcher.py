@@ -2,8 +2,11 @@
 
 A tick polls only what needs it, within a budget, for the shards this process holds:
 
-1. **rebalance** the shard leases (``backend/shards.py``) and load the schedule of any
-   shard just taken (``backend/sweep.py``);
+1. **rebalance** the shard leases (``backend/shards.py``; a keeper job does it too, every
+   ``keep_interval_ms``, so a dead watcher's shards move without waiting for a tick) and
+   load the schedule of any shard just taken (``backend/sweep.py``) on a loader thread:
+   the tick waits for it at most a quarter of an interval, then polls the shard's fast
+   lane meanwhile and sweeps it once its schedule is in;
 2. the **fast lane**: every namespace marked dirty by a write through Layer, every tick,
    until a poll that started after the mark sees it stable (the mark is then removed by
    generation, so a newer write keeps it);
@@ -28,7 +31,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +109,9 @@ class Watcher:
         self.on_stable = on_stable
         self.bucket = TokenBucket(settings.watch_max_rps)
         self.schedules: dict[int, ShardSchedule] = {}
+        self.held: set[int] = set()
+        self._loading: Future[dict[int, ShardSchedule]] | None = None
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer-sweep-load")
         self.walk = ListWalk(settings)
         self.last_tick: TickResult | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -123,7 +130,18 @@ class Watcher:
                 )
             return self._pool
 
+    def keep_leases(self) -> list[int]:
+        """The keeper job: heartbeat, renew, and take or give shards (between ticks too)."""
+        try:
+            held = self.leases.rebalance()
+        except StoreError as exc:
+            log.error("watcher cannot reach the lease store", extra={"error": str(exc)})
+            return sorted(self.held)
+        self.held = set(held)
+        return held
+
     def shutdown(self) -> None:
+        self._loader.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -141,10 +159,11 @@ class Watcher:
         t0 = time.perf_counter()
         try:
             held = self.leases.rebalance()
-            self._sync_schedules(held)
+            self.held = set(held)
+            self._sync_schedules(held, wait_s=self.settings.watch_interval_ms / 4000)
         except StoreError as exc:
             log.error("watcher cannot reach the lease store", extra={"error": str(exc)})
-            held, self.schedules = [], {}
+            held, self.held, self.schedules = [], set(), {}
         result = TickResult(leader=False) if not held else self.run(held)
         result.duration_ms = (time.perf_counter() - t0) * 1000
         period_s = max(result.duration_ms, self.settings.watch_interval_ms) / 1000
@@ -167,13 +186,27 @@ class Watcher:
             )
         return result
 
-    def _sync_schedules(self, held: list[int]) -> None:
+    def _sync_schedules(self, held: list[int], wait_s: float) -> None:
+        """Drop the schedules of shards given up; load those of shards taken, on the
+        loader thread (a million namespaces take a while), waiting for it up to
+        ``wait_s``. A load that finishes later is taken in by a later tick."""
         for shard in list(self.schedules):
             if shard not in held:
                 del self.schedules[shard]
-        new = [shard for shard in held if shard not in self.schedules]
-        if new:
-            self.schedules.update(ShardSchedule.load_many(self.kv, new))
+        if self._loading is None:
+            new = [shard for shard in held if shard not in self.schedules]
+            if not new:
+                return
+            self._loading = self._loader.submit(ShardSchedule.load_many, self.kv, new)
+        try:
+            loaded = self._loading.result(timeout=wait_s)
+        except FutureTimeout:
+            return
+        except StoreError:
+            self._loading = None
+            raise
+        self._loading = None
+        self.schedules.update({shard: sc for shard, sc in loaded.items() if shard in self.held})
 
     def run(self, held: list[int]) -> TickResult:
         s = self.settings
@@ -185,7 +218,9 @@ class Watcher:
         result.dirty = len(dirty)
         now = now_ms()
         for ns in dirty:
-            self.schedules[self.leases.shard(ns)].add_new(ns, now)
+            sched = self.schedules.get(self.leases.shard(ns))
+            if sched is not None:  # else the shard's schedule is still loading
+                sched.add_new(ns, now)
         self._poll(list(dirty), deadline, result, done, dirty=dirty)
         result.fast = len(done)
         self.walk.step(self, deadline, result)
@@ -204,7 +239,7 @@ class Watcher:
         except StoreError as exc:
             log.error("watcher cannot read the dirty set", extra={"error": str(exc)})
             return {}
-        return {ns: rec for ns, rec in marks.items() if self.leases.shard(ns) in self.schedules}
+        return {ns: rec for ns, rec in marks.items() if self.leases.shard(ns) in self.held}
 
     def _take_due(self, done: set[str]) -> list[str]:
         now = now_ms()
@@ -397,12 +432,16 @@ class Watcher:
             for st, items in members.items():
                 if items:
                     self.kv.put_many(state_set(st), items)
-            for st, ns in leaving:
-                self.kv.delete(state_set(st), ns)
-            for o in polled:
-                mark = dirty.get(o.ns)
-                if mark is not None and o.new.is_stable:
-                    self.kv.delete(DIRTY, o.ns, expected_generation=mark.generation)
+            for st in STATES:
+                gone = [(ns, None) for s, ns in leaving if s == st]
+                if gone:
+                    self.kv.delete_many(state_set(st), gone)
+            cleared = [
+                (o.ns, mark.generation)
+                for o in polled
+                if (mark := dirty.get(o.ns)) is not None and o.new.is_stable
+            ]
+            self.kv.delete_many(DIRTY, cleared)  # by generation: a newer write stays dirty
         except StoreError as exc:
             log.error("watcher could not update its indexes", extra={"error": str(exc)})
 

@@ -2,7 +2,8 @@
 
 1. documents the watcher reads from upstream per hour for a namespace under continuous
    writes (the demo's ``products``, 12,500 docs, facets ``category`` (aggregated on the
-   server) and ``tags`` (an array: scanned until the upstream counts ForEachUnique)),
+   server) and ``tags`` (an array: ForEachUnique answers a full 10,000-group page for its
+   16,820 distinct tags, so it is scanned)),
    with no cadence (``LAYER_SNAPSHOT_MIN_INTERVAL_MS=0``, the old behaviour) and with one;
 2. history page and ``before`` page p50 on SeaweedFS with 100 and with 100,000 markers;
 3. ``stored`` job p50 after an on-demand snapshot of another field, against the origin

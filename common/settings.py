@@ -162,7 +162,7 @@ class Settings:
     watch_max_rps: float = 100.0
     watch_shards: int = 16
     stuck_after_ms: int = 600_000
-    listing_max_age_ms: int = 3_600_000
+    listing_max_age_ms: int = 7_200_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -233,8 +233,10 @@ class Settings:
         )
         sweep_max = _int(env, "LAYER_SWEEP_MAX_MS", 3_600_000, 100, 30 * 86_400_000)
         values["sweep_max_ms"] = sweep_max
+        # Twice the sweep's ceiling: a record is only that old when the sweep runs more than
+        # 2x stretched (the budget short by half), and then the live call is worth it.
         values["listing_max_age_ms"] = _int(
-            env, "LAYER_LISTING_MAX_AGE_MS", sweep_max, 0, 30 * 86_400_000
+            env, "LAYER_LISTING_MAX_AGE_MS", 2 * sweep_max, 0, 60 * 86_400_000
         )
         known = {f.name for f in fields(cls)}
         for key in overrides:

@@ -105,11 +105,11 @@ def aggregate(
         choices: list[list[Any]] = []
         for _, attr, each in keys_spec:
             v = d.get(attr)
-            if each:
-                if not isinstance(v, list):
+            if each:  # bulk namespaces hold their arrays as shared tuples
+                if not isinstance(v, list | tuple):
                     v = [] if v is None else [v]
                 choices.append(list(dict.fromkeys(v)))
-            elif isinstance(v, list):
+            elif isinstance(v, list | tuple):
                 raise BadRequest(f"group_by: '{attr}' holds an array in document {d['id']!r}")
             else:
                 choices.append([v])

@@ -48,6 +48,7 @@ from common.timeutil import iso_from_ms, ms_from_iso, now_ms
 log = logging.getLogger(__name__)
 
 COUNT_ATTEMPTS = 3
+COLD: dict[str, Any] = {"state": "cold", "warm_inflight": False}  # shared: never mutated
 PROGRESS_EVERY = 10_000
 CHUNK = 2048
 
@@ -107,6 +108,20 @@ class DocumentCache:
         inflight = self._running_job(ns, rec) is not None
         fr = self.freshness.get(ns) if fr is None else fr
         return {"state": self._state(rec, fr, inflight), "warm_inflight": inflight}
+
+    def cache_states(self, records: dict[str, Freshness]) -> dict[str, dict[str, Any]]:
+        """``cache_state`` of many namespaces (a listing page) in one batch read of the
+        state records; only a namespace with a warm on record costs a job lookup."""
+        recs = self.states.get_many(list(records))
+        out: dict[str, dict[str, Any]] = {}
+        for ns, fr in records.items():
+            rec = recs.get(ns)
+            if rec is None:  # never warmed: cold (most namespaces; no per-row work)
+                out[ns] = COLD
+                continue
+            inflight = self._running_job(ns, rec) is not None
+            out[ns] = {"state": self._state(rec, fr, inflight), "warm_inflight": inflight}
+        return out
 
     def info(self, ns: str) -> dict[str, Any]:
         """``GET …/cache``: the state and what the live generation holds."""

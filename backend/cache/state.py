@@ -56,6 +56,12 @@ class CacheStateStore:
             return CacheRecord(), 0
         return CacheRecord.from_dict(rec.value), rec.generation
 
+    def get_many(self, names: list[str]) -> dict[str, CacheRecord]:
+        """The records among ``names`` that exist, in one batch read."""
+        return {
+            ns: CacheRecord.from_dict(r.value) for ns, r in self.kv.get_many(SET, names).items()
+        }
+
     def update(
         self, ns: str, change: Callable[[CacheRecord], CacheRecord | None]
     ) -> CacheRecord | None:

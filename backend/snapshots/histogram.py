@@ -1,6 +1,9 @@
 """Counting facet values and shaping them into snapshot bodies.
 
-An array value counts once per element; null and missing values are not counted.
+An array value counts once per distinct element: a document adds one to the bucket of
+each value its array holds, however often it holds it, so a bucket counts the documents
+that ``[field, "Contains", value]`` matches (as turbopuffer's ``ForEachUnique`` groups
+do). Null and missing values, and null elements, are not counted.
 Counts are keyed by (type tag, value) so ``True``, ``1`` and ``1.0`` never merge.
 A field with more distinct values than the cap is reported in ``fields_skipped`` with
 the exact number observed, never partly written.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 from operator import methodcaller
 from typing import Any
 
@@ -39,8 +43,7 @@ class FieldCounter:
 
     def add(self, value: Any) -> None:
         if isinstance(value, list):
-            for item in value:
-                k = _key(item)
+            for k in {_key(item) for item in value}:
                 if k is not None:
                     self.counts[k] += 1
         else:
@@ -55,13 +58,15 @@ class FieldCounter:
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = rows if isinstance(rows, list) else list(rows)
-        # Fast path, counted in C: a page whose values are all strings (or absent). Any
-        # other value type goes through the tagged loop below, so True and 1, which a
-        # plain Counter would merge, stay apart.
+        # Fast path, counted in C: a page whose values are all strings (or absent), or
+        # all arrays of strings. Any other value type goes through the tagged loop below,
+        # so True and 1, which a plain Counter would merge, stay apart.
+        values = list(map(methodcaller("get", self.name), rows))
+        raw: Counter[Any] | None
         try:
-            raw = Counter(map(methodcaller("get", self.name), rows))
+            raw = Counter(values)
         except TypeError:  # an unhashable value (an array attribute)
-            raw = None
+            raw = self._distinct_string_elements(values)
         if raw is not None and all(type(v) is str or v is None for v in raw):
             counts = self.counts
             for v, n in raw.items():
@@ -77,6 +82,19 @@ class FieldCounter:
                 counts[("s", value)] += 1
             else:
                 self.add(value)
+
+    @staticmethod
+    def _distinct_string_elements(values: list[Any]) -> Counter[Any] | None:
+        """A page of arrays (or absent values), each array's distinct elements counted in
+        C; None when some value is not an array or an element cannot be hashed. The
+        caller checks that every key is a string: ``set`` would merge ``True`` and ``1``."""
+        arrays = [v for v in values if v is not None]
+        if not all(type(v) is list for v in arrays):
+            return None
+        try:
+            return Counter(chain.from_iterable(map(set, arrays)))
+        except TypeError:  # an object element
+            return None
 
     def result(self, cap: int) -> dict[str, Any]:
         """``{"name", "values": [...]}`` or ``{"name", "skipped": {...}}``."""

@@ -92,6 +92,14 @@ class KVStore(ABC):
             n += 1
         return n
 
+    def scan_range(
+        self, set_name: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, Record]] | None:
+        """Up to ``limit`` live records with ``prefix`` whose key sorts after ``after``, in
+        key order; None when the backend keeps no key order (Aerospike): callers then read
+        by key with ``get_many``."""
+        return None
+
     def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
         """The live records among ``keys``, by key. Backends override for one round trip."""
         out: dict[str, Record] = {}
@@ -100,6 +108,11 @@ class KVStore(ABC):
             if rec is not None:
                 out[key] = rec
         return out
+
+    def delete_many(self, set_name: str, items: Iterable[tuple[str, int | None]]) -> int:
+        """Delete many records, each only at its expected generation (None: any); return
+        how many went. Backends override for one round trip."""
+        return sum(1 for key, gen in items if self.delete(set_name, key, expected_generation=gen))
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         """Remove every record of a set whose key starts with ``prefix``; return how many."""

@@ -201,7 +201,7 @@ class SQLiteKV(KVStore):
             raise self._unavailable(exc) from exc
         if row is None:
             return None
-        return Record(json.loads(row[0]), int(row[1]))
+        return Record(orjson.loads(row[0]), int(row[1]))
 
     def put(self, set_name: str, key: str, value: dict[str, Any], ttl_s: int | None = None) -> int:
         data = _dumps(value)
@@ -250,6 +250,24 @@ class SQLiteKV(KVStore):
 
         return bool(self._write_txn(body))
 
+    def delete_many(self, set_name: str, items: Iterable[tuple[str, int | None]]) -> int:
+        wanted = list(items)
+        if not wanted:
+            return 0
+
+        def body(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            gone = 0
+            for key, expected in wanted:
+                current = self._live_generation(conn, set_name, key, now)
+                if current != 0 and expected is not None and current != expected:
+                    continue
+                conn.execute("DELETE FROM kv WHERE set_name = ? AND key = ?", (set_name, key))
+                gone += current != 0
+            return gone
+
+        return int(self._write_txn(body))
+
     def scan(self, set_name: str, prefix: str = "") -> Iterator[tuple[str, Record]]:
         self._maybe_reap(set_name)
         now = time.time()
@@ -260,12 +278,19 @@ class SQLiteKV(KVStore):
         first = self._read_page(set_name, prefix, None, now)
         return self._scan_rest(set_name, prefix, first, now)
 
+    def scan_range(
+        self, set_name: str, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, Record]] | None:
+        loads = orjson.loads
+        page = self._read_page(set_name, prefix, after, time.time(), limit)
+        return [(key, Record(loads(value), gen)) for key, value, gen in page]
+
     def _read_page(
-        self, set_name: str, prefix: str, after: str | None, now: float
+        self, set_name: str, prefix: str, after: str | None, now: float, limit: int = SCAN_PAGE
     ) -> list[tuple[str, str, int]]:
         conn = self._connect()
         try:
-            return self._scan_page(conn, set_name, prefix, after, now)
+            return self._scan_page(conn, set_name, prefix, after, now, limit)
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
 
@@ -274,14 +299,19 @@ class SQLiteKV(KVStore):
     ) -> Iterator[tuple[str, Record]]:
         while True:
             for key, value, gen in page:
-                yield key, Record(json.loads(value), gen)
+                yield key, Record(orjson.loads(value), gen)
             if len(page) < SCAN_PAGE:
                 return
             page = self._read_page(set_name, prefix, page[-1][0], now)
 
     @staticmethod
     def _scan_page(
-        conn: sqlite3.Connection, set_name: str, prefix: str, after: str | None, now: float
+        conn: sqlite3.Connection,
+        set_name: str,
+        prefix: str,
+        after: str | None,
+        now: float,
+        limit: int = SCAN_PAGE,
     ) -> list[tuple[str, str, int]]:
         sql = (
             "SELECT key, value, generation FROM kv WHERE set_name = ? "
@@ -297,7 +327,7 @@ class SQLiteKV(KVStore):
             sql += " AND key > ?"
             args.append(after)
         sql += " ORDER BY key LIMIT ?"
-        args.append(SCAN_PAGE)
+        args.append(limit)
         return [(str(r[0]), str(r[1]), int(r[2])) for r in conn.execute(sql, args)]
 
     def _maybe_reap(self, set_name: str) -> None:

@@ -4,12 +4,16 @@ watcher's cadence and cost bound, and cancelling a job. Both object stores."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
+import orjson
 import pytest
 import requests
 
 from backend.snapshots.repo import FIELD_SET, LATEST_SET
 from common.timeutil import now_ms
+from tests.fixtures.recorder import Recorder, Seen
 from tests.integration.helpers import snapshot, tick, wait_index, wait_job, write_docs
 
 FACETS = (("products", ("category", "brand")),)
@@ -145,18 +149,100 @@ def test_namespace_above_max_docs_is_skipped_and_says_so(
     assert job["status"] == "completed"
 
 
-def test_array_field_falls_back_to_the_scan_when_upstream_refuses_foreachunique(
-    demo_emulator, backend_factory
+# -- array fields counted on the server ---------------------------------------------------
+ARRAY_DOCS = [
+    {"id": i, "tags": [f"t{i % 5}", f"t{i % 5}", f"t{i % 3}"]} if i % 4 else {"id": i}
+    for i in range(1, 301)
+]
+FOREACHUNIQUE = [{"tags": ["ForEachUnique", "tags"]}]
+
+
+def _holding(docs: list[dict]) -> dict[str, int]:
+    """Per tag, the documents whose array holds it (what ``Contains`` matches)."""
+    out: dict[str, int] = {}
+    for d in docs:
+        for t in set(d.get("tags") or []):
+            out[t] = out.get(t, 0) + 1
+    return out
+
+
+@pytest.fixture
+def recorded(emulator_factory) -> Iterator[tuple[Any, Recorder]]:
+    """An emulator holding ``arr`` (arrays that repeat elements), seen through a recorder."""
+    emu = emulator_factory(index_lag_ms=0)
+    write_docs(emu.url, "arr", ARRAY_DOCS)
+    wait_index(emu.url, "arr")
+    rec = Recorder(emu.url).start()
+    yield emu, rec
+    rec.stop()
+
+
+def _queries(rec: Recorder, since: int) -> list[dict]:
+    return [orjson.loads(s.body) for s in rec.since(since) if s.path.endswith("/query")]
+
+
+def test_an_array_field_is_counted_on_the_server_with_foreachunique(
+    recorded, backend_factory
 ) -> None:
-    """The emulator does not answer ForEachUnique yet (400): the scan counts the field,
-    and the refusal is remembered so the next job does not ask again."""
-    layer = backend_factory(demo_emulator.url)
+    emu, rec = recorded
+    layer = backend_factory(rec.url)
+    before = rec.count()
+    job = snapshot(layer.url, "arr", field="tags", source="origin")
+    assert job["status"] == "completed" and job["sha"]
+    [query] = _queries(rec, before)  # one aggregation, no page of rows
+    assert query["group_by"] == FOREACHUNIQUE and "rank_by" not in query
+    assert job["documents_scanned"] == 0
+    assert {v["v"]: v["n"] for v in job["result"]["values"]} == _holding(ARRAY_DOCS)
+    server = layer.app.extensions["layer.snapshots"].server
+    assert server.server_counted == 1 and server.fallbacks == 0
+    scan = backend_factory(emu.url, origin_strategy="scan")
+    scanned = snapshot(scan.url, "arr", field="tags", source="origin")
+    assert scanned["documents_scanned"] == len(ARRAY_DOCS)
+    assert orjson.dumps(scanned["result"]) == orjson.dumps(job["result"])
+
+
+def _refuse_foreachunique(seen: Seen) -> tuple[int, Any] | None:
+    if b"ForEachUnique" in seen.body:
+        return 400, {"status": "error", "error": "unknown group_by function ForEachUnique"}
+    return None
+
+
+def test_array_field_falls_back_to_the_scan_when_upstream_refuses_foreachunique(
+    recorded, backend_factory
+) -> None:
+    """An upstream that refuses the grammar (400): the scan counts the field the same
+    way, and the refusal is remembered so the next job does not ask again."""
+    emu, rec = recorded
+    rec.answer = _refuse_foreachunique
+    layer = backend_factory(rec.url)
     service = layer.app.extensions["layer.snapshots"]
-    scan = snapshot(layer.url, "products", field="tags", source="origin")
-    assert scan["status"] == "completed" and scan["documents_scanned"] > 0
+    before = rec.count()
+    scan = snapshot(layer.url, "arr", field="tags", source="origin")
+    assert scan["status"] == "completed" and scan["documents_scanned"] == len(ARRAY_DOCS)
+    asked = _queries(rec, before)
+    assert asked[0]["group_by"] == FOREACHUNIQUE
+    assert asked[1:] and all("rank_by" in q for q in asked[1:])
+    assert {v["v"]: v["n"] for v in scan["result"]["values"]} == _holding(ARRAY_DOCS)
     assert service.server.fallbacks == 1 and not service.server.arrays_enabled()
-    again = snapshot(layer.url, "products", field="tags", source="origin")
+    before = rec.count()
+    again = snapshot(layer.url, "arr", field="tags", source="origin")
     assert again["result"] == scan["result"] and service.server.fallbacks == 1
+    assert all("group_by" not in q for q in _queries(rec, before))
+
+
+def test_a_bad_filter_on_an_array_job_is_not_taken_for_a_refusal(recorded, backend_factory) -> None:
+    """The upstream's 400 for a filter of the wrong type comes back on the scan too: the
+    job fails with it, and array fields are still counted on the server afterwards."""
+    emu, rec = recorded
+    layer = backend_factory(rec.url)
+    service = layer.app.extensions["layer.snapshots"]
+    bad = snapshot(layer.url, "arr", field="tags", source="origin", filters=["tags", "Eq", 7])
+    assert bad["status"] == "failed"
+    assert service.server.fallbacks == 0 and service.server.arrays_enabled()
+    before = rec.count()
+    good = snapshot(layer.url, "arr", field="tags", source="origin")
+    assert good["status"] == "completed" and good["documents_scanned"] == 0
+    assert [q.get("group_by") for q in _queries(rec, before)] == [FOREACHUNIQUE]
 
 
 # -- cancelling ----------------------------------------------------------------------------

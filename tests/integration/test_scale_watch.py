@@ -241,6 +241,59 @@ def test_listing_from_records_and_its_live_fallback(
     assert rows["a"]["row_count"] == 3 and "metadata_error" not in rows["a"]
 
 
+def test_listing_pages_read_records_ahead_and_fill_gaps(
+    emulator_factory, backend_factory, layer_kv_url, tmp_path
+) -> None:
+    """Every page of a walk costs one upstream list call: the records are read in name
+    order beside it (first page, or a cursor this process handed out), the names the
+    range did not reach are read by key, and a cursor from another process works too."""
+    emu = emulator_factory(many={"p-": 30}, index_lag_ms=0)
+    layer = backend_factory(
+        emu.url,
+        list_cache_ttl_ms=0,
+        watch_max_rps=1000.0,
+        data_dir=tmp_path / "one",
+        kv_url=layer_kv_url,  # both processes share it
+    )
+    tick(layer)
+    # records of names the upstream no longer lists (not pruned yet) sit inside the range,
+    # so the read-ahead's 10 records end before the page's last name
+    with layer.app.app_context():
+        fs = layer.app.extensions["layer.freshness"]
+        stale = fs.get("p-00001")
+        fs.put_many([(f"p-00001-gone{i}", stale) for i in range(4)])
+
+    def walk(srv: Any, cursor: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        rows: list[dict[str, Any]] = []
+        before = _requests(emu)
+        while True:
+            q = {"page_size": 10, "prefix": "p-", **({"cursor": cursor} if cursor else {})}
+            body = requests.get(f"{srv.url}/v2/namespaces", params=q, timeout=5).json()
+            rows += body["namespaces"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return rows, _requests(emu) - before
+
+    rows, calls = walk(layer)
+    assert [r["name"] for r in rows] == [f"p-{i:05d}" for i in range(30)]
+    assert calls == 3, "three list pages, no live metadata call"
+    assert all(r["row_count"] is not None and r["observed_ms"] for r in rows)
+
+    second = requests.get(
+        f"{layer.url}/v2/namespaces", params={"page_size": 10, "prefix": "p-"}, timeout=5
+    ).json()["next_cursor"]
+    other = backend_factory(
+        emu.url,
+        list_cache_ttl_ms=0,
+        watch_max_rps=1000.0,
+        data_dir=tmp_path / "one",
+        kv_url=layer_kv_url,  # both processes share it
+    )
+    rows, calls = walk(other, second)  # a cursor this process never handed out
+    assert [r["name"] for r in rows] == [f"p-{i:05d}" for i in range(10, 30)]
+    assert calls == 2 and all(r["row_count"] is not None for r in rows)
+
+
 def test_state_filters_stuck_and_summary(emulator_factory, backend_factory, layer_kv_url) -> None:
     # idle namespaces, and slow-indexing writes that stay `updating` with a backlog that
     # never falls (the emulator indexes them after two minutes)

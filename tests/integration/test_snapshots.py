@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import orjson
 import pytest
 import requests
 
@@ -28,7 +29,7 @@ def products_truth(demo_emulator) -> dict[str, Counter]:
         for f in ("category", "brand"):
             if r.get(f) is not None:
                 truth[f][r[f]] += 1
-        for t in r.get("tags") or []:
+        for t in set(r.get("tags") or []):  # a document counts once per distinct tag
             truth["tags"][t] += 1
     truth["_docs"] = Counter({"n": len(rows)})
     return truth
@@ -124,6 +125,12 @@ def test_tags_exceed_the_cap_with_exact_distinct(
         "name": "tags",
         "skipped": {"reason": "exceeded_cap", "distinct_observed": distinct, "cap": 10_000},
     }
+    # ForEachUnique answered a full page of groups: the scan measured it; too many
+    # groups is not a refusal, so other array fields are still asked for.
+    assert job["documents_scanned"] == products_truth["_docs"]["n"]
+    server = layer.app.extensions["layer.snapshots"].server
+    assert server.fallbacks == 0 and server.arrays_enabled() and server.server_counted == 0
+    assert server.known_wide("products", "tags")  # the next hour's jobs scan it directly
     body = requests.get(
         f"{layer.url}/v2/namespaces/products/snapshots/{job['sha']}", timeout=10
     ).json()
@@ -142,33 +149,85 @@ def test_filtered_origin_is_not_persisted(demo_emulator, backend_factory, produc
     assert requests.get(f"{layer.url}/v2/namespaces/products/history", timeout=10).json() == []
 
 
-def test_aggregate_path_and_scan_give_byte_identical_bodies(demo_emulator) -> None:
+def _bodies_by_strategy(
+    url: str, ns: str, fields: list[str], docs: int
+) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """Canonical body bytes per strategy, and which fields the server counted."""
     from backend.snapshots.histogram import build_body
-    from backend.snapshots.origin import count_origin
+    from backend.snapshots.origin import ServerCounting, count_origin
     from backend.upstream import Upstream
     from common.canonical import canonical_json, with_sha
     from common.settings import Settings
 
-    up = Upstream(Settings.from_env({}, turbopuffer_base_url=demo_emulator.url))
-    schema = up.metadata("products")["schema"]
-    calls: list[int] = []
-    bodies = {}
+    up = Upstream(Settings.from_env({}, turbopuffer_base_url=url))
+    schema = up.metadata(ns)["schema"]
+    bodies, counted = {}, {}
     for strategy in ("auto", "scan"):
-        counters, docs = count_origin(
+        server = ServerCounting()
+        stats: dict = {}
+        counters, seen = count_origin(
             up,
-            "products",
-            ["category", "brand", "in_stock", "tags"],
+            ns,
+            fields,
             filters=None,
             page_size=1000,
             schema=schema,
             strategy=strategy,
-            progress=calls.append,
+            progress=lambda n: None,
+            server=server,
+            stats=stats,
         )
-        assert docs == 12_500
+        assert seen == docs and server.fallbacks == 0
+        counted[strategy] = stats["server_counted"]
         bodies[strategy] = canonical_json(
-            with_sha(build_body("products", 1, [c.result(10_000) for c in counters]))
+            with_sha(build_body(ns, 1, [c.result(10_000) for c in counters]))
         )
+    return bodies, counted
+
+
+def test_aggregate_path_and_scan_give_byte_identical_bodies(demo_emulator) -> None:
+    fields = ["category", "brand", "in_stock", "tags"]
+    bodies, counted = _bodies_by_strategy(demo_emulator.url, "products", fields, 12_500)
     assert bodies["auto"] == bodies["scan"]
+    # tags has more than 10,000 distinct values: a full page of groups, so the scan
+    assert counted == {"auto": ["category", "brand", "in_stock"], "scan": []}
+
+
+def test_array_fields_with_repeated_elements_count_the_same_on_the_server(
+    emulator_factory,
+) -> None:
+    """ForEachUnique and the scan give byte-identical bodies for arrays that repeat
+    elements, and each bucket is what the filter ``Contains`` matches."""
+    emu = emulator_factory(index_lag_ms=0)
+    colors = ["red", "blue", "green"]
+    docs = []
+    for i in range(1, 401):
+        doc: dict = {"id": i, "color": colors[i % 3]}
+        if i % 7:  # some documents have no tags at all
+            doc["tags"] = [f"t{i % 5}", f"t{i % 5}", f"t{i % 11}", f"t{(i * 3) % 5}"]
+        doc["sizes"] = [i % 4, i % 4, i % 6]
+        if i % 13 == 0:
+            doc["sizes"] = []
+        docs.append(doc)
+    write_docs(emu.url, "arr", docs)
+    wait_index(emu.url, "arr")
+    bodies, counted = _bodies_by_strategy(emu.url, "arr", ["color", "tags", "sizes"], 400)
+    assert bodies["auto"] == bodies["scan"]
+    assert counted == {"auto": ["color", "tags", "sizes"], "scan": []}
+    body = orjson.loads(bodies["auto"])
+    for field in body["fields"]:
+        if field["name"] == "color":
+            continue
+        for bucket in field["values"]:
+            r = requests.post(
+                f"{emu.url}/v2/namespaces/arr/query",
+                json={
+                    "aggregate_by": {"n": ["Count"]},
+                    "filters": [field["name"], "Contains", bucket["v"]],
+                },
+                timeout=10,
+            )
+            assert r.json()["aggregations"]["n"] == bucket["n"], (field["name"], bucket)
 
 
 def test_progress_moves_while_a_job_runs(emulator_factory, backend_factory) -> None:

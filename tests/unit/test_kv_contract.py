@@ -136,6 +136,39 @@ def test_scan_sees_records_written_before_call_across_pages(kv: KVStore, s: str)
     assert keys == [f"k{i:05d}" for i in range(n)]
 
 
+def test_scan_range_is_ordered_or_declined(kv: KVStore, s: str) -> None:
+    """``scan_range`` (the listing's read-ahead): in key order after ``after``, within
+    ``prefix``, at most ``limit``, live records only; a backend without key order
+    declines with None (the caller then reads by key)."""
+    kv.put_many(s, [(f"ns-{i:03d}", {"i": i}) for i in range(50)])
+    kv.put(s, "other-1", {"i": -1})
+    kv.put(s, "ns-025", {"i": "short"}, ttl_s=1)
+    first = kv.scan_range(s, "ns-", None, 10)
+    if first is None:
+        assert kv.scan_range(s, "", "ns-010", 5) is None
+        return
+    assert [k for k, _ in first] == [f"ns-{i:03d}" for i in range(10)]
+    assert first[3][1] == Record({"i": 3}, 1)
+    after = kv.scan_range(s, "ns-", "ns-045", 10)
+    assert after is not None and [k for k, _ in after] == [f"ns-{i:03d}" for i in range(46, 50)]
+    whole = kv.scan_range(s, "", "ns-040", 100)
+    assert whole is not None and [k for k, _ in whole][-1] == "other-1"
+    assert kv.scan_range(s, "zz", None, 10) == []
+    time.sleep(1.3)
+    mid = kv.scan_range(s, "ns-", "ns-023", 3)
+    assert mid is not None and [k for k, _ in mid] == ["ns-024", "ns-026", "ns-027"]
+
+
+def test_delete_many_honours_each_generation(kv: KVStore, s: str) -> None:
+    kv.put_many(s, [(f"k{i}", {"i": i}) for i in range(5)])
+    kv.put(s, "k1", {"i": "again"})  # generation 2 now
+    assert kv.delete_many(s, []) == 0
+    gone = kv.delete_many(s, [("k0", 1), ("k1", 1), ("k2", None), ("missing", None), ("k3", 1)])
+    assert gone == 3
+    assert kv.get(s, "k1") == Record({"i": "again"}, 2), "a newer generation stays"
+    assert [k for k, _ in kv.scan(s)] == ["k1", "k4"]
+
+
 def test_put_many_and_delete_set(kv: KVStore, s: str) -> None:
     kv.put(s, "doc/0", {"old": True})
     n = kv.put_many(s, ((f"doc/{i}", {"i": i}) for i in range(300)))

@@ -70,9 +70,9 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
 def test_scale_settings_defaults() -> None:
     s = Settings.from_env({})
     assert (s.sweep_max_ms, s.watch_max_rps, s.watch_shards) == (3_600_000, 100.0, 16)
-    assert s.stuck_after_ms == 600_000 and s.listing_max_age_ms == s.sweep_max_ms
+    assert s.stuck_after_ms == 600_000 and s.listing_max_age_ms == 2 * s.sweep_max_ms
     # the listing's bound follows the sweep ceiling unless set on its own
-    assert Settings.from_env({"LAYER_SWEEP_MAX_MS": "60000"}).listing_max_age_ms == 60000
+    assert Settings.from_env({"LAYER_SWEEP_MAX_MS": "60000"}).listing_max_age_ms == 120_000
     s = Settings.from_env({"LAYER_WATCH_MAX_RPS": "2.5", "LAYER_LISTING_MAX_AGE_MS": "0"})
     assert s.watch_max_rps == 2.5 and s.listing_max_age_ms == 0
 

@@ -15,6 +15,7 @@ from backend.snapshots.diff import diff_bodies
 from backend.snapshots.histogram import FieldCounter, build_body, result_from_body
 from backend.snapshots.service import parse_request
 from common.canonical import snapshot_sha, with_sha
+from common.filters import compile_filter
 
 
 def test_sha_is_sha256_of_sorted_compact_json_without_sha() -> None:
@@ -59,6 +60,48 @@ def test_counter_arrays_nulls_and_types() -> None:
         "name": "f",
         "values": [{"v": 1, "n": 2}, {"v": "a", "n": 2}, {"v": True, "n": 1}, {"v": "b", "n": 1}],
     }
+
+
+def test_an_array_counts_a_document_once_per_distinct_element() -> None:
+    """Design's "once per element" as Layer reads it: the distinct elements of one
+    document. ``["a", "a"]`` is one document holding "a", as ``Contains "a"`` says."""
+    c = FieldCounter("tags")
+    c.add_rows([{"tags": ["a", "a", "b"]}, {"tags": ["a"]}, {"tags": ["b", "b", None, None]}])
+    assert c.result(10)["values"] == [{"v": "a", "n": 2}, {"v": "b", "n": 2}]
+    mixed = FieldCounter("f")  # not all strings: the tagged loop, same rule
+    mixed.add_rows([{"f": [1, 1, True, True, 1.0]}, {"f": [True]}])
+    assert mixed.result(10)["values"] == [{"v": True, "n": 2}, {"v": 1, "n": 1}]
+    one = FieldCounter("f")
+    one.add(["x", "x"])
+    assert dict(one.counts) == {("s", "x"): 1}
+
+
+ELEMENT = st.one_of(st.sampled_from(["a", "b", "c"]), st.integers(0, 2), st.booleans(), st.none())
+ARRAY_ROWS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"f": st.lists(st.sampled_from(["a", "b", "c"]), max_size=5)}),
+        st.fixed_dictionaries({"f": st.lists(ELEMENT, max_size=5)}),
+        st.just({}),
+        st.just({"f": None}),
+    ),
+    max_size=30,
+)
+
+
+@given(st.lists(ARRAY_ROWS, min_size=1, max_size=3))
+def test_an_array_bucket_is_what_contains_matches(pages: list[list[dict[str, object]]]) -> None:
+    """Page by page (string-only pages take the C path), every bucket of an array field
+    equals the number of documents the filter ``[f, "Contains", value]`` matches."""
+    c = FieldCounter("f")
+    for page in pages:
+        c.add_rows(page)
+    rows = [r for page in pages for r in page]
+    values = c.result(10_000)["values"]
+    for bucket in values:
+        match = compile_filter(["f", "Contains", bucket["v"]])
+        assert bucket["n"] == sum(1 for r in rows if match(r)), bucket
+    held = {(type(e) is bool, e) for r in rows for e in (r.get("f") or []) if e is not None}
+    assert len(values) == len(held)
 
 
 def test_counter_orders_by_count_then_value() -> None:

@@ -3,11 +3,12 @@ and the shard leases' fair share over a real SQLite KV."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from backend.budget import TokenBucket
 from backend.freshness import Freshness, shard_of
-from backend.shards import ShardLeases
+from backend.shards import ShardLeases, heartbeat_ms, keep_interval_ms
 from backend.stores.registry import open_kv
 from backend.sweep import ShardSchedule, interval_ms, sweep_key, sweep_value
 
@@ -54,7 +55,7 @@ def test_bucket_paces_calls_and_backs_off_on_429() -> None:
     b = TokenBucket(10.0, clock=clock, sleep=clock.sleep)
     for _ in range(21):
         assert b.take()
-    assert 1.9 <= clock.t <= 2.1  # one in hand, then ten a second
+    assert 2.1 <= clock.t <= 2.3  # one in hand, then 10 / 1.1 a second
     assert b.take(deadline=clock.t + 0.01) is False  # no token before the deadline
     b.throttle(2.0)
     t0 = clock.t
@@ -65,6 +66,20 @@ def test_bucket_paces_calls_and_backs_off_on_429() -> None:
     b.available()
     assert b.rate == 10.0
     assert b.waited_s > 0
+
+
+def test_no_second_holds_more_than_the_budget_after_a_pause() -> None:
+    """After an idle minute, the calls of any one-second window are at most rate + 1."""
+    clock = Clock()
+    b = TokenBucket(100.0, clock=clock, sleep=clock.sleep)
+    clock.t += 60.0  # idle: a bucket that saved tokens would now burst
+    start = clock.t
+    calls = []
+    while clock.t < start + 3.0:
+        assert b.take()
+        calls.append(clock.t)
+    worst = max(sum(1 for c in calls if t <= c < t + 1.0) for t in calls)
+    assert worst <= 100
 
 
 def test_schedule_round_trips_through_the_kv(tmp_path: Path) -> None:
@@ -114,3 +129,36 @@ def test_shards_split_fairly_and_move_when_one_leaves(tmp_path: Path) -> None:
     assert len(ws[1].held) == len(ws[2].held) == 8
     holders = {h["holder"] for h in ws[1].holders()}
     assert holders == {"w1", "w2"}
+
+
+def test_a_dead_watchers_shards_move_when_its_heartbeat_lapses(tmp_path: Path) -> None:
+    """Takeover follows the heartbeat (a third of the lease TTL), not the leases' own
+    expiry; the dead holder, should it resume, finds every lease gone and writes nothing."""
+    kv = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
+    ttl = 1500
+    assert heartbeat_ms(ttl) == 500 and keep_interval_ms(ttl) == 100
+    w0, w1 = (ShardLeases(kv, ttl, 8, holder=f"w{i}") for i in range(2))
+    for w in (w0, w1, w0, w1):
+        w.rebalance()
+    assert len(w0.held) == len(w1.held) == 4
+    lost = list(w0.held)
+    assert all(w0.renew(shard) for shard in lost)  # w0's leases now last a whole TTL
+    time.sleep(0.6)  # w0 stops (killed): its heartbeat lapses, its leases do not yet
+    w1.rebalance()
+    leases = {h["shard"]: h for h in w1.holders()}
+    assert set(w1.held) == set(range(8)), "taken from the holder whose heartbeat lapsed"
+    assert all(leases[s]["holder"] == "w1" for s in lost)
+    assert not any(w0.renew(shard) for shard in lost), "the old holder is fenced"
+    assert w0.held == []
+
+
+def test_a_live_watchers_unexpired_leases_are_never_taken(tmp_path: Path) -> None:
+    kv = open_kv(f"sqlite://{tmp_path}/kv.sqlite")
+    w0, w1 = (ShardLeases(kv, 60_000, 4, holder=f"w{i}") for i in range(2))
+    w0.rebalance()
+    assert w0.held == [0, 1, 2, 3]
+    w1.rebalance()  # w0 is alive: nothing to take until w0 gives its surplus up
+    assert w1.held == []
+    w0.rebalance()
+    w1.rebalance()
+    assert sorted(w0.held + w1.held) == [0, 1, 2, 3] and len(w1.held) == 2
