@@ -12,6 +12,11 @@ in this process, else ``cancel_requested`` on the KV record, which the owner rea
 back before each write-through (a compare-and-set, so the flag is never overwritten).
 The job's next progress report (one page) raises ``JobCancelled``; it ends
 ``cancelled`` and writes nothing.
+
+A final state the store missed (the KV store was down when the job ended) stays with the
+runner: the job stays in ``running`` (this process's jobs, by id) and the heartbeat
+writes it until the store takes it; meanwhile this process answers for the job from its
+own copy, so it reads as it ended, never ``interrupted`` because its record went stale.
 """
 
 from __future__ import annotations
@@ -115,13 +120,29 @@ class RunningJob:
             raise JobCancelled
 
     def heartbeat(self) -> None:
-        self.update(force=True)
+        """Write the record again: progress while running, the final state once ended."""
+        if self.finished:
+            self.finish()  # a final state the store missed: written unconditionally
+        else:
+            self.update(force=True)
+
+    @property
+    def finished(self) -> bool:
+        return self.job.get("status") != "running"
+
+    def view(self) -> dict[str, Any]:
+        """A copy of this process's (authoritative) record of the job."""
+        with self.lock:
+            return dict(self.job)
 
 
 class JobStore:
     def __init__(self, kv: KVStore, ttl_s: int) -> None:
         self.kv = kv
         self.ttl_s = ttl_s
+        # The jobs this process runs, by id (the runner's map): their copy here is newer
+        # than the store's while a write-through has not reached it.
+        self.here: dict[str, RunningJob] = {}
 
     def save(self, job: dict[str, Any]) -> None:
         self.kv.put(SET, f"{job['namespace']}/{job['id']}", job, ttl_s=self.ttl_s)
@@ -162,6 +183,9 @@ class JobStore:
     def _check(self, key: str, job: dict[str, Any], generation: int) -> dict[str, Any]:
         if job.get("status") != "running":
             return job
+        rj = self.here.get(str(job.get("id")))
+        if rj is not None:
+            return rj.view()  # running (or just ended) in this process: never stale
         owner = job.get("_owner") or {}
         hb = int(job.get("_heartbeat_ms") or 0)
         dead = (
@@ -204,7 +228,7 @@ class JobRunner:
         self.workers = workers
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
-        self.running: dict[str, RunningJob] = {}
+        self.running: dict[str, RunningJob] = store.here
         self.accepting = True
 
     @property
@@ -239,6 +263,9 @@ class JobRunner:
                 rj.heartbeat()
             except StoreError as exc:
                 log.warning("job heartbeat failed", extra={"job_id": rj.id, "error": str(exc)})
+                continue
+            if rj.finished:
+                self.running.pop(rj.id, None)  # its final state is saved at last
 
     def new_job(self, ns: str, kind: str, **fields: Any) -> dict[str, Any]:
         now = now_ms()
@@ -275,41 +302,46 @@ class JobRunner:
         return job
 
     def _run(self, rj: RunningJob, body: JobFn) -> None:
+        final: dict[str, Any] | None = None
         try:
             body(rj)
         except JobCancelled:
-            rj.finish(
-                status="cancelled",
-                finished_at=iso_from_ms(now_ms()),
-                cancel_requested=True,
-            )
+            final = {"status": "cancelled", "cancel_requested": True}
         except LayerError as exc:
-            rj.finish(
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": exc.code, "message": exc.message},
-            )
+            final = {"status": "failed", "error": {"code": exc.code, "message": exc.message}}
         except StoreError as exc:
-            rj.finish(
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": "store_unavailable", "message": str(exc)},
-            )
+            final = {
+                "status": "failed",
+                "error": {"code": "store_unavailable", "message": str(exc)},
+            }
         except Exception as exc:
             log.exception("job failed", extra={"job_id": rj.id})
-            rj.finish(
-                status="failed",
-                finished_at=iso_from_ms(now_ms()),
-                error={"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:500]},
-            )
+            message = f"{type(exc).__name__}: {exc}"[:500]
+            final = {"status": "failed", "error": {"code": "internal", "message": message}}
+        try:
+            if final is None:
+                self.running.pop(rj.id, None)
+            else:
+                self._finish(rj, finished_at=iso_from_ms(now_ms()), **final)
         finally:
-            self.running.pop(rj.id, None)
             metrics.JOBS.labels(
                 rj.job.get("kind", "snapshot"), rj.job.get("status", "unknown")
             ).inc()
             metrics.DOCS_SCANNED.labels(rj.job.get("kind", "snapshot")).inc(
                 int(rj.job.get("documents_scanned") or 0)
             )
+
+    def _finish(self, rj: RunningJob, **changes: Any) -> None:
+        """Save a job's final state; if the store is down, the heartbeat saves it later."""
+        try:
+            rj.finish(**changes)
+        except StoreError as exc:
+            log.warning(
+                "job's final state not saved yet (the heartbeat retries)",
+                extra={"job_id": rj.id, "error": str(exc)},
+            )
+            return
+        self.running.pop(rj.id, None)
 
     def shutdown(self, grace_s: float = 0.0) -> None:
         """Stop taking jobs, let running ones finish within ``grace_s``, mark the rest interrupted."""
@@ -326,7 +358,11 @@ class JobRunner:
         threading.Thread(target=wait, daemon=True).start()
         done.wait(grace_s)
         for rj in list(self.running.values()):
-            rj.finish(
+            if rj.finished:
+                self._finish(rj)  # a final state the store missed: one more try
+                continue
+            self._finish(
+                rj,
                 status="failed",
                 finished_at=iso_from_ms(now_ms()),
                 error={

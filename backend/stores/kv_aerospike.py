@@ -29,7 +29,9 @@ is a write with ``POLICY_GEN_EQ`` and the expected ``gen`` that fails if the rec
 gone (``POLICY_EXISTS_UPDATE``). ``delete`` removes with ``POLICY_GEN_EQ`` and the
 generation it read (or was given). ``scan`` runs a set-wide query (a scan), keeps keys with the prefix
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
-uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+).
+uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+), and retries the
+records a batch did not take with a bounded back-off (``aerospike_batch``); ``get_many``
+is one ``batch_read`` per ``BATCH_CHUNK`` keys.
 
 The document cache (``put_docs`` / ``scan_docs`` / ``drop_docs``) has its own layout, so
 filters run server-side:
@@ -46,6 +48,15 @@ filters run server-side:
   <pushdown of the filter>`` and reads only ``_doc``, page by page; ``drop_docs``
   queries ``_g == generation`` for keys and removes them in batches.
 
+**Set indexes**: a scan of a set (``scan``, ``delete_set``, the document cache's queries)
+walks the primary index of the *whole namespace* unless the set has a set index: with a
+warm cache of 1,000,000 documents in the namespace, a scan of a 5-record set took 0.4 s
+(server 8.1), 10 ms with the index. So before its first scan of a set, each process asks
+the server to index that set (``set-config:…;enable-index=true``, dynamic since server
+5.6; it needs ``sys-admin`` where security is on). If the server refuses, scans still
+work, only slower, and an info line says so; ``enable-index true`` in the set's stanza
+of ``aerospike.conf`` does the same by configuration.
+
 One client per process, created lazily (after any fork: a client inherited from the
 parent is dropped, never used) and shared by the threads of the process; the client is
 thread-safe. Timeouts and retries are explicit in the client's policies. Connection
@@ -58,11 +69,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from backend.stores.aerospike_batch import write_all
 from backend.stores.errors import MissingDependency, StoreUnavailable
 from backend.stores.kv_base import KVStore, Record
 
@@ -76,6 +89,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the clie
         "the aerospike:// KV store needs the aerospike client: pip install 'layer[aerospike]'"
     ) from exc
 
+log = logging.getLogger(__name__)
+
 BIN = "v"
 DOC_BIN = "_doc"
 GEN_BIN = "_g"
@@ -87,6 +102,8 @@ SOCKET_TIMEOUT_MS = 2000
 MAX_RETRIES = 2
 SCAN_TIMEOUT_MS = 60_000
 MAX_SET_PREFIX = 24
+# A record of a batch write: its key, its operations, its write policy.
+BatchWrite = tuple[tuple[str, str, str], list[dict[str, Any]], dict[str, Any]]
 SET_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -128,6 +145,7 @@ class AerospikeKV(KVStore):
         self._lock = threading.Lock()
         self._client: Any = None
         self._client_pid: int | None = None
+        self._indexed: set[str] = set()
 
     # -- client --------------------------------------------------------------------------
 
@@ -278,6 +296,26 @@ class AerospikeKV(KVStore):
                 raise self._unavailable(exc) from exc
             return True
 
+    def _set_query(self, full_set: str) -> Any:
+        """A query over one set, once the set has its set index (see the module notes)."""
+        client = self._db()
+        if full_set not in self._indexed:
+            self._indexed.add(full_set)  # once per set and process, whatever the answer
+            command = (
+                f"set-config:context=namespace;id={self.namespace};set={full_set};enable-index=true"
+            )
+            try:
+                answers = client.info_all(command)
+            except aex.AerospikeError as exc:
+                answers = {"": (exc, "")}
+            refused = [a for a in answers.values() if a[0] or not str(a[1]).startswith("ok")]
+            if refused:
+                log.info(
+                    "aerospike: no set index (set scans walk the whole namespace)",
+                    extra={"store": self.store_name, "set": full_set, "answer": str(refused[0])},
+                )
+        return client.query(self.namespace, full_set)
+
     def _scan_all(self, set_name: str, prefix: str) -> list[tuple[str, Record]]:
         found: list[tuple[str, Record]] = []
 
@@ -288,7 +326,7 @@ class AerospikeKV(KVStore):
                 found.append((user_key, self._record(bins, meta)))
 
         try:
-            query = self._db().query(self.namespace, self.set_prefix + set_name)
+            query = self._set_query(self.set_prefix + set_name)
             query.foreach(collect)
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
@@ -303,17 +341,33 @@ class AerospikeKV(KVStore):
     ) -> int:
         policy = self._write_policy(ttl_s)
         total = 0
-        chunk: list[Any] = []
-
+        chunk: list[BatchWrite] = []
         for key, value in items:
-            chunk.append(
-                Write(self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy=policy)
-            )
+            chunk.append((self._key(set_name, key), [ops.write(BIN, _dumps(value))], policy))
             total += 1
             if len(chunk) >= BATCH_CHUNK:
                 self._batch_write(chunk)
         self._batch_write(chunk)
         return total
+
+    def get_many(self, set_name: str, keys: Iterable[str]) -> dict[str, Record]:
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, Record] = {}
+        for start in range(0, len(wanted), BATCH_CHUNK):
+            part = wanted[start : start + BATCH_CHUNK]
+            try:
+                result = self._db().batch_read([self._key(set_name, k) for k in part], [BIN])
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            for key, br in zip(part, result.batch_records, strict=True):
+                if br.result == 0 and br.record is not None:
+                    _, meta, bins = br.record
+                    out[key] = self._record(bins, meta)
+                elif br.result != aex.RecordNotFound.code:
+                    raise StoreUnavailable(
+                        self.store_name, f"batch read of {key!r} failed (result {br.result})"
+                    )
+        return out
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         keys = [self._key(set_name, k) for k, _ in self._scan_all(set_name, prefix)]
@@ -333,7 +387,7 @@ class AerospikeKV(KVStore):
         return self.set_prefix + "cd_" + hashlib.sha1(ns.encode()).hexdigest()[:24]
 
     def _doc_query(self, ns: str, expression: Any, bins: Sequence[str]) -> Any:
-        query = self._db().query(self.namespace, self.docs_set(ns))
+        query = self._set_query(self.docs_set(ns))
         query.select(*bins)
         query.max_records = DOC_PAGE
         query.paginate()
@@ -346,35 +400,33 @@ class AerospikeKV(KVStore):
         set_name = self.docs_set(ns)
         policy = self._write_policy(None)
         total = 0
-        chunk: list[Any] = []
+        chunk: list[BatchWrite] = []
         for doc_id, doc in docs:
             bins = {**doc_bins(doc), GEN_BIN: generation, DOC_BIN: _dumps(doc)}
             operations = [ops.write(name, value) for name, value in bins.items()]
-            chunk.append(
-                Write(
-                    (self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy=policy
-                )
-            )
+            chunk.append(((self.namespace, set_name, f"{generation}/{doc_id}"), operations, policy))
             total += 1
             if len(chunk) >= BATCH_CHUNK:
                 self._batch_write(chunk)
         self._batch_write(chunk)
         return total
 
-    def _batch_write(self, chunk: list[Any]) -> None:
-        if not chunk:
-            return
+    def _batch_write(self, chunk: list[BatchWrite]) -> None:
+        """Write a chunk, retrying the records it did not take (``aerospike_batch``)."""
+        if chunk:
+            write_all(list(chunk), self._submit_writes, store=self.store_name)
+            chunk.clear()
+
+    def _submit_writes(self, records: list[BatchWrite]) -> list[int]:
+        """One batch command: the result code of each record, in order."""
+        batch = BatchRecords(
+            [Write(key, operations, policy=policy) for key, operations, policy in records]
+        )
         try:
-            result = self._db().batch_write(BatchRecords(list(chunk)))
+            result = self._db().batch_write(batch)
         except aex.AerospikeError as exc:
             raise self._unavailable(exc) from exc
-        failed = [br for br in result.batch_records if br.result != 0]
-        if failed:
-            raise StoreUnavailable(
-                self.store_name,
-                f"{len(failed)} of {len(chunk)} batch writes failed (first: result {failed[0].result})",
-            )
-        chunk.clear()
+        return [int(br.result) for br in result.batch_records]
 
     def scan_docs(self, ns: str, generation: int, where: Any = None) -> Iterator[dict[str, Any]]:
         from backend.cache.aerospike_expr import to_expression

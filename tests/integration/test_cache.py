@@ -316,3 +316,6 @@ def test_warm_of_a_million_documents(
         got["documents_scanned"] == n if kv_backend == "sqlite" else got["documents_scanned"] <= n
     )
     assert got["result"] == origin["result"]
+    # dropping it removes every document (and leaves no million records on a shared server)
+    dropped = requests.delete(f"{layer.url}/v2/namespaces/big/cache", timeout=900)
+    assert dropped.status_code == 200 and dropped.json()["documents_dropped"] == n

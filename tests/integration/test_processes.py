@@ -1,6 +1,9 @@
 """Several real processes sharing one KV store and one object store: gunicorn workers and
 watchers, shard leases split between watchers and taken over after kill -9, fencing of a
-paused holder, graceful shutdown."""
+paused holder, graceful shutdown.
+
+Each runs on every KV backend (``tests/fixtures/kv.py``): SQLite always, Aerospike when
+``LAYER_TEST_AEROSPIKE`` names a server (each test with a set prefix of its own)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import requests
 
 from backend.lease import SET
 from backend.shards import shard_key
+from backend.stores.kv_base import KVStore
 from backend.stores.registry import open_kv
 from tests.fixtures.net import free_port, wait_for
 from tests.integration.helpers import wait_index, write_docs
@@ -60,10 +64,18 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     ps.stop_all()
 
 
-def _env(tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def kv(layer_kv_url: str) -> Iterator[KVStore]:
+    """The test's own view of the KV store its processes share."""
+    store = open_kv(layer_kv_url)
+    yield store
+    store.close()
+
+
+def _env(kv_url: str, tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str, str]:
     return {
         "TURBOPUFFER_BASE_URL": upstream,
-        "LAYER_KV": f"sqlite://{tmp / 'kv.sqlite'}",
+        "LAYER_KV": kv_url,
         "LAYER_OBJECT_STORE": object_store,
         "LAYER_WATCH_INTERVAL_MS": "300",
         "LAYER_LEASE_TTL_MS": "2000",
@@ -76,9 +88,8 @@ def _env(tmp: Path, upstream: str, object_store: str, **extra: str) -> dict[str,
 SHARDS = 16
 
 
-def _holders(tmp: Path) -> dict[int, int]:
+def _holders(kv: KVStore) -> dict[int, int]:
     """Shard -> pid of the watcher holding its lease (unexpired leases only)."""
-    kv = open_kv(f"sqlite://{tmp / 'kv.sqlite'}")
     recs = kv.get_many(SET, [shard_key(i) for i in range(SHARDS)])
     now = time.time() * 1000
     out: dict[int, int] = {}
@@ -89,18 +100,18 @@ def _holders(tmp: Path) -> dict[int, int]:
     return out
 
 
-def _shares(tmp: Path) -> dict[int, int]:
+def _shares(kv: KVStore) -> dict[int, int]:
     """pid -> number of shards it holds."""
     out: dict[int, int] = {}
-    for pid in _holders(tmp).values():
+    for pid in _holders(kv).values():
         out[pid] = out.get(pid, 0) + 1
     return out
 
 
-def _all_held_by(tmp: Path, pids: set[int], most: int) -> bool:
+def _all_held_by(kv: KVStore, pids: set[int], most: int) -> bool:
     """Every shard held, only by ``pids``, each of them holding at least one and ``most`` at most."""
-    held = _holders(tmp)
-    shares = _shares(tmp)
+    held = _holders(kv)
+    shares = _shares(kv)
     return len(held) == SHARDS and set(shares) == pids and max(shares.values()) <= most
 
 
@@ -135,15 +146,15 @@ def _watcher(procs: Procs, env: dict[str, str], name: str) -> subprocess.Popen[b
 
 
 def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
-    procs, emulator_factory, tmp_path, s3_url
+    procs, emulator_factory, tmp_path, s3_url, kv, layer_kv_url
 ) -> None:
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": i, "color": ["red", "blue"][i % 2]} for i in range(100)])
     wait_index(emu.url, "shop")
-    env = _env(tmp_path, emu.url, s3_url())
+    env = _env(layer_kv_url, tmp_path, emu.url, s3_url())
     url = _gunicorn(procs, env, workers=2)
 
-    pids = set()
+    pids: set[int] = set()
     deadline = time.monotonic() + 20
     while len(pids) < 2 and time.monotonic() < deadline:
         pids.add(
@@ -180,14 +191,14 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     a = _watcher(procs, env, "watcher-a")
     b = _watcher(procs, env, "watcher-b")
     wait_for(
-        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2),
+        lambda: _all_held_by(kv, {a.pid, b.pid}, SHARDS // 2),
         timeout=30,
         what="the watchers to split the shards",
     )
-    split = _holders(tmp_path)
+    split = _holders(kv)
     for _ in range(10):
         time.sleep(0.2)
-        assert _holders(tmp_path) == split
+        assert _holders(kv) == split
     # the watcher writes the chronology: stable + facets configured → one snapshot
     wait_for(
         lambda: any(
@@ -202,7 +213,7 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     # kill -9 one: the other takes its shards within the lease TTL
     killed_at = time.monotonic()
     os.kill(a.pid, signal.SIGKILL)
-    wait_for(lambda: _all_held_by(tmp_path, {b.pid}, SHARDS), timeout=10, what="failover")
+    wait_for(lambda: _all_held_by(kv, {b.pid}, SHARDS), timeout=10, what="failover")
     assert time.monotonic() - killed_at < 2.0 + 1.5  # TTL plus one tick and slack
 
     # metrics are served and merged across workers
@@ -228,79 +239,85 @@ def test_gunicorn_workers_share_jobs_and_one_watcher_leads(
     assert rec["status"] == 200 and rec["request_id"] == "trace-me-42"
 
 
-def test_paused_holder_is_fenced(procs, emulator_factory, tmp_path) -> None:
+def test_paused_holder_is_fenced(procs, emulator_factory, tmp_path, kv, layer_kv_url) -> None:
     emu = emulator_factory(index_lag_ms=50)
     write_docs(emu.url, "shop", [{"id": 1, "color": "red"}])
-    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
+    env = _env(layer_kv_url, tmp_path, emu.url, f"file://{tmp_path / 'objects'}")
     a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _all_held_by(tmp_path, {a.pid}, SHARDS), timeout=20, what="a to hold all")
+    wait_for(lambda: _all_held_by(kv, {a.pid}, SHARDS), timeout=20, what="a to hold all")
     b = _watcher(procs, env, "watcher-b")
-    wait_for(
-        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split"
-    )
+    wait_for(lambda: _all_held_by(kv, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split")
     os.kill(a.pid, signal.SIGSTOP)
     wait_for(
-        lambda: _all_held_by(tmp_path, {b.pid}, SHARDS),
+        lambda: _all_held_by(kv, {b.pid}, SHARDS),
         timeout=10,
         what="b to take over every shard from paused a",
     )
     os.kill(a.pid, signal.SIGCONT)
     # a finds its leases gone (fenced), then the two split the shards again
-    wait_for(
-        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="re-split"
-    )
+    wait_for(lambda: _all_held_by(kv, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="re-split")
     a.terminate()
     a.wait(15)
     log = (tmp_path / "watcher-a.log").read_text()
     assert "lease lost" in log
 
 
-def test_sigterm_releases_the_shards(procs, emulator_factory, tmp_path) -> None:
+def test_sigterm_releases_the_shards(procs, emulator_factory, tmp_path, kv, layer_kv_url) -> None:
     emu = emulator_factory()
-    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_LEASE_TTL_MS="60000")
-    a = _watcher(procs, env, "watcher-a")
-    wait_for(lambda: _all_held_by(tmp_path, {a.pid}, SHARDS), timeout=20, what="a to hold all")
-    b = _watcher(procs, env, "watcher-b")
-    wait_for(
-        lambda: _all_held_by(tmp_path, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split"
+    env = _env(
+        layer_kv_url,
+        tmp_path,
+        emu.url,
+        f"file://{tmp_path / 'objects'}",
+        LAYER_LEASE_TTL_MS="60000",
     )
+    a = _watcher(procs, env, "watcher-a")
+    wait_for(lambda: _all_held_by(kv, {a.pid}, SHARDS), timeout=20, what="a to hold all")
+    b = _watcher(procs, env, "watcher-b")
+    wait_for(lambda: _all_held_by(kv, {a.pid, b.pid}, SHARDS // 2), timeout=20, what="a split")
     a.terminate()
     assert a.wait(15) == 0
     # with a 60 s TTL, only the release lets b take over this fast
-    wait_for(lambda: _all_held_by(tmp_path, {b.pid}, SHARDS), timeout=5, what="b to hold all")
+    wait_for(lambda: _all_held_by(kv, {b.pid}, SHARDS), timeout=5, what="b to hold all")
 
 
-def test_three_watchers_share_fairly_and_survive_a_kill(procs, emulator_factory, tmp_path) -> None:
+def test_three_watchers_share_fairly_and_survive_a_kill(
+    procs, emulator_factory, tmp_path, kv, layer_kv_url
+) -> None:
     emu = emulator_factory(many={"n-": 300}, index_lag_ms=0)
-    env = _env(tmp_path, emu.url, f"file://{tmp_path / 'objects'}", LAYER_WATCH_MAX_RPS="2000")
+    env = _env(
+        layer_kv_url,
+        tmp_path,
+        emu.url,
+        f"file://{tmp_path / 'objects'}",
+        LAYER_WATCH_MAX_RPS="2000",
+    )
     ws = [_watcher(procs, env, f"watcher-{i}") for i in range(3)]
     pids = {w.pid for w in ws}
     wait_for(
-        lambda: _all_held_by(tmp_path, pids, -(-SHARDS // 3)),
+        lambda: _all_held_by(kv, pids, -(-SHARDS // 3)),
         timeout=30,
         what="three watchers to share the shards",
     )
     # every namespace is polled, each by the holder of its shard
-    kv = open_kv(f"sqlite://{tmp_path / 'kv.sqlite'}")
     wait_for(lambda: len(list(kv.scan("freshness"))) == 300, timeout=30, what="every record")
     victim = ws[1]
     killed_at = time.monotonic()
     os.kill(victim.pid, signal.SIGKILL)
     survivors = pids - {victim.pid}
     wait_for(
-        lambda: _all_held_by(tmp_path, survivors, SHARDS // 2),
+        lambda: _all_held_by(kv, survivors, SHARDS // 2),
         timeout=15,
         what="the two survivors to take over",
     )
     assert time.monotonic() - killed_at < 2.0 + 2 * 0.3 + 2.0  # TTL, two ticks and slack
-    summary = _summary_holders(tmp_path)
+    summary = _summary_holders(kv)
     assert summary <= {str(p) for p in survivors}
 
 
-def _summary_holders(tmp: Path) -> set[str]:
+def _summary_holders(kv: KVStore) -> set[str]:
     from backend.watchsummary import read_summary
     from common.settings import Settings
 
-    kv = open_kv(f"sqlite://{tmp / 'kv.sqlite'}")
     s = read_summary(kv, Settings.from_env({}))
     return {str(sh["holder"]).split(":")[1] for sh in s["shards"] if sh["holder"]}

@@ -1,5 +1,6 @@
 """The write-aware watcher at work over real HTTP: fast lane, sweep ceiling, pruning,
-budget and 429 back-off, the listing from records, state filters, stuck, the summary."""
+budget and 429 back-off, the listing from records, state filters, stuck, the summary; on a
+KV store of each backend (SQLite; Aerospike when ``LAYER_TEST_AEROSPIKE`` is set)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import requests
 
+from tests.fixtures.kv import kv_url
 from tests.integration.helpers import set_faults, tick, wait_index, write_docs
 
 
@@ -29,12 +31,14 @@ def _names(body: dict[str, Any]) -> list[str]:
 
 
 def test_fast_lane_polls_only_what_was_written_through_layer(
-    emulator_factory, backend_factory
+    emulator_factory, backend_factory, layer_kv_url
 ) -> None:
     emu = emulator_factory(index_lag_ms=1000)
     for ns in ("a", "b"):
         write_docs(emu.url, ns, [{"id": 1}])
-    layer = backend_factory(emu.url, sweep_max_ms=3_600_000, watch_max_rps=1000.0)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=3_600_000, watch_max_rps=1000.0
+    )
     r = tick(layer)
     assert set(r.polled) == {"a", "b"}  # new in the list: polled at once
     wait_index(emu.url, "a")
@@ -63,13 +67,17 @@ def test_fast_lane_polls_only_what_was_written_through_layer(
     assert tick(layer).namespaces == 0 and _records(layer)["b"].is_stable is True
 
 
-def test_passthrough_writes_and_deletes_mark_dirty(emulator_factory, backend_factory) -> None:
+def test_passthrough_writes_and_deletes_mark_dirty(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
     """A v1 change (a schema update) and a namespace DELETE through the verbatim proxy go on the fast lane
     too: the write is polled next tick, the deleted namespace answers 404 and is pruned."""
     emu = emulator_factory(index_lag_ms=0)
     for ns in ("v1", "gone"):
         write_docs(emu.url, ns, [{"id": 1}])
-    layer = backend_factory(emu.url, sweep_max_ms=3_600_000, watch_max_rps=1000.0)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=3_600_000, watch_max_rps=1000.0
+    )
     tick(layer)
     assert tick(layer).namespaces == 0, "stable and idle: nothing is due"
 
@@ -92,9 +100,11 @@ def test_passthrough_writes_and_deletes_mark_dirty(emulator_factory, backend_fac
     assert _kv(layer).get("dirty", "v1") is None, "a stable poll cleared the mark"
 
 
-def test_sweep_ceiling_repolls_an_idle_namespace(emulator_factory, backend_factory) -> None:
+def test_sweep_ceiling_repolls_an_idle_namespace(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
     emu = emulator_factory(many={"idle-": 5}, index_lag_ms=0)
-    layer = backend_factory(emu.url, sweep_max_ms=700, watch_max_rps=1000.0)
+    layer = backend_factory(emu.url, kv_url=layer_kv_url, sweep_max_ms=700, watch_max_rps=1000.0)
     first = tick(layer)
     assert first.namespaces == 5
     assert tick(layer).namespaces == 0, "not due before the ceiling"
@@ -109,12 +119,14 @@ def test_sweep_ceiling_repolls_an_idle_namespace(emulator_factory, backend_facto
 
 
 def test_new_names_are_polled_at_once_and_gone_ones_pruned(
-    emulator_factory, backend_factory
+    emulator_factory, backend_factory, layer_kv_url
 ) -> None:
     emu = emulator_factory(index_lag_ms=0)
     for ns in ("a", "b", "c"):
         write_docs(emu.url, ns, [{"id": 1}])
-    layer = backend_factory(emu.url, sweep_max_ms=3_600_000, watch_max_rps=1000.0)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=3_600_000, watch_max_rps=1000.0
+    )
     tick(layer)
     tick(layer)
     assert set(_records(layer)) == {"a", "b", "c"}
@@ -127,9 +139,13 @@ def test_new_names_are_polled_at_once_and_gone_ones_pruned(
     assert not any(key.endswith("/b") for key, _ in kv.scan("sweep"))
 
 
-def test_budget_caps_the_calls_and_the_sweep_stretches(emulator_factory, backend_factory) -> None:
+def test_budget_caps_the_calls_and_the_sweep_stretches(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
     emu = emulator_factory(many={"n-": 40}, index_lag_ms=0)
-    layer = backend_factory(emu.url, sweep_max_ms=1000, watch_max_rps=10.0, watch_interval_ms=1000)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=1000, watch_max_rps=10.0, watch_interval_ms=1000
+    )
     before = _requests(emu)
     t0 = time.monotonic()
     r = tick(layer)
@@ -156,9 +172,13 @@ def test_budget_caps_the_calls_and_the_sweep_stretches(emulator_factory, backend
     assert len(_records(layer)) == 40
 
 
-def test_429_pauses_the_watcher_and_records_no_error(emulator_factory, backend_factory) -> None:
+def test_429_pauses_the_watcher_and_records_no_error(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
     emu = emulator_factory(many={"n-": 5}, index_lag_ms=0)
-    layer = backend_factory(emu.url, sweep_max_ms=0, watch_max_rps=1000.0, watch_interval_ms=500)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, sweep_max_ms=0, watch_max_rps=1000.0, watch_interval_ms=500
+    )
     tick(layer)
     assert len(_records(layer)) == 5
     set_faults(emu.url, fail_rate=1.0, fail_statuses=[429])  # with Retry-After: 1
@@ -178,11 +198,13 @@ def test_429_pauses_the_watcher_and_records_no_error(emulator_factory, backend_f
     assert polled > 0, "after Retry-After the watcher polls again"
 
 
-def test_listing_from_records_and_its_live_fallback(emulator_factory, backend_factory) -> None:
+def test_listing_from_records_and_its_live_fallback(
+    emulator_factory, backend_factory, kv_backend, layer_kv_url, tmp_path
+) -> None:
     emu = emulator_factory(index_lag_ms=0)
     for ns in ("a", "b"):
         write_docs(emu.url, ns, [{"id": i} for i in range(3)])
-    layer = backend_factory(emu.url, list_cache_ttl_ms=0, watch_max_rps=1000.0)
+    layer = backend_factory(emu.url, kv_url=layer_kv_url, list_cache_ttl_ms=0, watch_max_rps=1000.0)
     tick(layer)
     write_docs(emu.url, "c", [{"id": 1}])  # no record yet
     before = _requests(emu)
@@ -196,7 +218,11 @@ def test_listing_from_records_and_its_live_fallback(emulator_factory, backend_fa
 
     # records older than LAYER_LISTING_MAX_AGE_MS are not trusted: live again
     stale = backend_factory(
-        emu.url, list_cache_ttl_ms=0, listing_max_age_ms=0, data_dir=None, watch_max_rps=1000.0
+        emu.url,
+        kv_url=kv_url(kv_backend, tmp_path / "stale"),  # a store of its own
+        list_cache_ttl_ms=0,
+        listing_max_age_ms=0,
+        watch_max_rps=1000.0,
     )
     tick(stale)
     time.sleep(0.01)
@@ -218,14 +244,18 @@ def test_listing_from_records_and_its_live_fallback(emulator_factory, backend_fa
 
 
 def test_listing_pages_read_records_ahead_and_fill_gaps(
-    emulator_factory, backend_factory, tmp_path
+    emulator_factory, backend_factory, layer_kv_url, tmp_path
 ) -> None:
     """Every page of a walk costs one upstream list call: the records are read in name
     order beside it (first page, or a cursor this process handed out), the names the
     range did not reach are read by key, and a cursor from another process works too."""
     emu = emulator_factory(many={"p-": 30}, index_lag_ms=0)
     layer = backend_factory(
-        emu.url, list_cache_ttl_ms=0, watch_max_rps=1000.0, data_dir=tmp_path / "one"
+        emu.url,
+        list_cache_ttl_ms=0,
+        watch_max_rps=1000.0,
+        data_dir=tmp_path / "one",
+        kv_url=layer_kv_url,  # both processes share it
     )
     tick(layer)
     # records of names the upstream no longer lists (not pruned yet) sit inside the range,
@@ -255,21 +285,27 @@ def test_listing_pages_read_records_ahead_and_fill_gaps(
         f"{layer.url}/v2/namespaces", params={"page_size": 10, "prefix": "p-"}, timeout=5
     ).json()["next_cursor"]
     other = backend_factory(
-        emu.url, list_cache_ttl_ms=0, watch_max_rps=1000.0, data_dir=tmp_path / "one"
+        emu.url,
+        list_cache_ttl_ms=0,
+        watch_max_rps=1000.0,
+        data_dir=tmp_path / "one",
+        kv_url=layer_kv_url,  # both processes share it
     )
     rows, calls = walk(other, second)  # a cursor this process never handed out
     assert [r["name"] for r in rows] == [f"p-{i:05d}" for i in range(10, 30)]
     assert calls == 2 and all(r["row_count"] is not None for r in rows)
 
 
-def test_state_filters_stuck_and_summary(emulator_factory, backend_factory) -> None:
+def test_state_filters_stuck_and_summary(emulator_factory, backend_factory, layer_kv_url) -> None:
     # idle namespaces, and slow-indexing writes that stay `updating` with a backlog that
     # never falls (the emulator indexes them after two minutes)
     emu = emulator_factory(many={"ok-": 3}, index_lag_ms=120_000)
     for i in range(5):
         write_docs(emu.url, f"slow-{i}", [{"id": 1, "text": "x" * 100}])
     set_faults(emu.url, fail_namespaces=["ok-00002"])
-    layer = backend_factory(emu.url, stuck_after_ms=300, watch_max_rps=1000.0, list_cache_ttl_ms=0)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, stuck_after_ms=300, watch_max_rps=1000.0, list_cache_ttl_ms=0
+    )
     tick(layer)
 
     def state(name: str, **params: Any) -> requests.Response:
@@ -335,8 +371,8 @@ def test_state_filters_stuck_and_summary(emulator_factory, backend_factory) -> N
         assert name in metrics
 
 
-def test_bad_state_params_are_400_naming_the_param(emulator, backend_factory) -> None:
-    layer = backend_factory(emulator.url)
+def test_bad_state_params_are_400_naming_the_param(emulator, backend_factory, layer_kv_url) -> None:
+    layer = backend_factory(emulator.url, kv_url=layer_kv_url)
     for params, param in [
         ({"state": "sleepy"}, "state"),
         ({"state": "Unstable"}, "state"),

@@ -1,4 +1,5 @@
-"""Watcher transitions and the lease, against the emulator and a real SQLite KV."""
+"""Watcher transitions and the shard leases, against the emulator and a real KV store of
+each backend (SQLite; Aerospike when ``LAYER_TEST_AEROSPIKE`` is set, else skipped)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from common.settings import Settings
 from tests.integration.helpers import set_faults, wait_index, write_docs
 
 
-def _watcher(url: str, kv_path, **overrides) -> Watcher:
+def _watcher(url: str, kv_url: str, **overrides) -> Watcher:
     """A watcher that polls every namespace every tick (no sweep interval, no budget cap),
     unless a test sets ``sweep_max_ms`` / ``watch_max_rps`` itself."""
     overrides = {"sweep_max_ms": 0, "watch_max_rps": 1e6, **overrides}
     settings = Settings.from_env({}, turbopuffer_base_url=url, upstream_retries=0, **overrides)
-    kv = open_kv(f"sqlite://{kv_path}")
+    kv = open_kv(kv_url)
     return Watcher(
         settings,
         Upstream(settings),
@@ -29,9 +30,12 @@ def _watcher(url: str, kv_path, **overrides) -> Watcher:
     )
 
 
-def test_cold_stable_unstable_stable(emulator_factory, tmp_path) -> None:
+def test_cold_stable_unstable_stable(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory(index_lag_ms=600)
-    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    w = _watcher(emu.url, layer_kv_url)
+    # a tick with nothing to poll takes the shard leases first (32 round trips on
+    # Aerospike): the 600 ms index lag below then covers only the poll
+    assert w.tick().namespaces == 0
     write_docs(emu.url, "ns", [{"id": 1}])
     assert w.freshness.get("ns").is_stable is False
     assert w.freshness.get("ns").stable_as_of is None
@@ -61,9 +65,9 @@ def test_cold_stable_unstable_stable(emulator_factory, tmp_path) -> None:
     assert again.is_stable is True and again.stable_as_of > first.stable_as_of
 
 
-def test_one_failed_poll_never_stops_the_tick(emulator_factory, tmp_path) -> None:
+def test_one_failed_poll_never_stops_the_tick(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory(index_lag_ms=10)
-    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    w = _watcher(emu.url, layer_kv_url)
     for ns in ["a", "b", "c"]:
         write_docs(emu.url, ns, [{"id": 1}])
     for ns in ["a", "b", "c"]:
@@ -78,18 +82,18 @@ def test_one_failed_poll_never_stops_the_tick(emulator_factory, tmp_path) -> Non
     assert w.freshness.get("a").is_stable and w.freshness.get("c").is_stable
 
 
-def test_tick_survives_a_failed_listing(emulator_factory, tmp_path) -> None:
+def test_tick_survives_a_failed_listing(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory()
-    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    w = _watcher(emu.url, layer_kv_url)
     set_faults(emu.url, fail_rate=1.0, fail_statuses=[500])
     r = w.tick()
     assert r.leader and r.list_error and r.namespaces == 0
 
 
-def test_two_watchers_split_the_shards_and_take_over(emulator_factory, tmp_path) -> None:
+def test_two_watchers_split_the_shards_and_take_over(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory(many={"n-": 60}, index_lag_ms=0)
-    a = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000, watch_shards=8)
-    b = _watcher(emu.url, tmp_path / "kv.sqlite", lease_ttl_ms=1000, watch_shards=8)
+    a = _watcher(emu.url, layer_kv_url, lease_ttl_ms=1000, watch_shards=8)
+    b = _watcher(emu.url, layer_kv_url, lease_ttl_ms=1000, watch_shards=8)
     for _ in range(3):
         ra, rb = a.tick(), b.tick()
     held_a, held_b = set(a.leases.held), set(b.leases.held)
@@ -106,19 +110,23 @@ def test_two_watchers_split_the_shards_and_take_over(emulator_factory, tmp_path)
     assert not a.leases.still_held("n-00001") and b.leases.still_held("n-00001")
 
 
-def test_release_hands_over_at_once(emulator_factory, tmp_path) -> None:
+def test_release_hands_over_at_once(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory()
-    a = _watcher(emu.url, tmp_path / "kv.sqlite")
-    b = _watcher(emu.url, tmp_path / "kv.sqlite")
+    a = _watcher(emu.url, layer_kv_url)
+    b = _watcher(emu.url, layer_kv_url)
     assert a.tick().leader and not b.tick().leader
     a.shutdown()
     assert b.tick().leader
 
 
-def test_scheduled_watcher_fills_the_listing(emulator_factory, backend_factory) -> None:
+def test_scheduled_watcher_fills_the_listing(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
     emu = emulator_factory(index_lag_ms=10)
     write_docs(emu.url, "ns", [{"id": 1}])
-    layer = backend_factory(emu.url, watch=True, watch_interval_ms=200, list_cache_ttl_ms=0)
+    layer = backend_factory(
+        emu.url, kv_url=layer_kv_url, watch=True, watch_interval_ms=200, list_cache_ttl_ms=0
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         row = requests.get(f"{layer.url}/v2/namespaces", timeout=5).json()["namespaces"][0]
@@ -128,13 +136,13 @@ def test_scheduled_watcher_fills_the_listing(emulator_factory, backend_factory) 
     assert row["is_stable"] is True and row["stable_as_of_ms"] is not None
 
 
-def test_tick_records_every_namespace_across_write_batches(emulator_factory, tmp_path) -> None:
+def test_tick_records_every_namespace_across_write_batches(emulator_factory, layer_kv_url) -> None:
     """More namespaces than one write batch: every record is written, and the stable hook
     runs for each namespace only once its record is in the store."""
     from backend import watcher as watcher_mod
 
     emu = emulator_factory(many={"b-": watcher_mod.WRITE_BATCH * 2 + 7}, index_lag_ms=0)
-    w = _watcher(emu.url, tmp_path / "kv.sqlite", watch_interval_ms=120_000)
+    w = _watcher(emu.url, layer_kv_url, watch_interval_ms=120_000)
     seen: list[str] = []
 
     def hook(ns, meta, prev, new) -> None:
@@ -159,10 +167,10 @@ def test_tick_records_every_namespace_across_write_batches(emulator_factory, tmp
     )
 
 
-def test_tick_survives_a_store_that_refuses_writes(emulator_factory, tmp_path) -> None:
+def test_tick_survives_a_store_that_refuses_writes(emulator_factory, layer_kv_url) -> None:
     emu = emulator_factory(index_lag_ms=0)
     write_docs(emu.url, "ns", [{"id": 1}])
-    w = _watcher(emu.url, tmp_path / "kv.sqlite")
+    w = _watcher(emu.url, layer_kv_url)
     calls: list[str] = []
     w.on_stable = lambda ns, meta, prev, new: calls.append(ns)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend.stores.kv_base import KVStore
 from backend.stores.registry import open_kv
 from common.filters import evaluate
+from tests.fixtures.kv import AEROSPIKE, NO_AEROSPIKE, open_test_kv
 
 
 @pytest.fixture
@@ -84,3 +86,29 @@ def test_sqlite_scan_docs_is_fast(tmp_path: Path) -> None:
     started = time.monotonic()
     assert sum(1 for _ in kv.scan_docs("bulk", 1)) == 100_000
     assert time.monotonic() - started < 3  # well above 100k documents per second
+
+
+@pytest.mark.skipif(not AEROSPIKE, reason=NO_AEROSPIKE)
+def test_aerospike_put_docs_writes_again_what_a_batch_did_not_take(tmp_path: Path, ns: str) -> None:
+    """A real server, the first batch answering 150 of its records ``NoResponse`` (-15)
+    as a loaded server did in the 1,000,000-document warm: those are written again."""
+    kv = open_test_kv("aerospike", tmp_path)
+    real = kv._submit_writes  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def loaded(records: list[Any]) -> list[int]:
+        calls.append(len(records))
+        if len(calls) > 1:
+            return list(real(records))
+        refused = set(range(0, len(records), len(records) // 150)[:150])
+        taken = iter(real([r for i, r in enumerate(records) if i not in refused]))
+        return [-15 if i in refused else next(taken) for i in range(len(records))]
+
+    kv._submit_writes = loaded  # type: ignore[attr-defined]
+    try:
+        assert kv.put_docs(ns, 1, ((str(i), _doc(i)) for i in range(3000))) == 3000
+        assert calls == [3000, 150]
+        assert sorted(d["id"] for d in kv.scan_docs(ns, 1)) == list(range(3000))
+    finally:
+        kv.drop_docs(ns, 1)
+        kv.close()

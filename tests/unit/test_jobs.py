@@ -4,9 +4,10 @@ the KV store missed is written once the store is back."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-from backend.snapshots.jobs import JobRunner, JobStore, RunningJob
+from backend.snapshots.jobs import HEARTBEAT_S, SET, JobRunner, JobStore, RunningJob
 from backend.stores.errors import StoreUnavailable
 from backend.stores.registry import open_kv
 
@@ -33,7 +34,7 @@ def test_heartbeat_never_overwrites_a_newer_final_state(tmp_path) -> None:
 
 
 class _Outage:
-    """A KV store whose writes fail while ``down`` is set (a real SQLite store otherwise)."""
+    """A KV store whose writes (put, cas) fail while ``down`` is set; a real SQLite store."""
 
     def __init__(self, kv: Any) -> None:
         self.kv = kv
@@ -44,5 +45,65 @@ class _Outage:
             raise StoreUnavailable("kv (test)", "down")
         return int(self.kv.put(*args, **kwargs))
 
+    def cas(self, *args: Any, **kwargs: Any) -> int | None:
+        if self.down.is_set():
+            raise StoreUnavailable("kv (test)", "down")
+        return self.kv.cas(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.kv, name)
+
+
+def test_a_failure_the_store_missed_is_saved_once_it_is_back(tmp_path) -> None:
+    kv = _Outage(open_kv(f"sqlite://{tmp_path}/kv.sqlite"))
+    store = JobStore(kv, 3600)  # type: ignore[arg-type]
+    runner = JobRunner(store, 1)
+    job = runner.new_job("ns", "snapshot", field="f")
+    key = f"ns/{job['id']}"
+    ran = threading.Event()
+
+    def body(rj: RunningJob) -> None:
+        kv.down.set()
+        ran.set()
+        rj.update(force=True, progress=0.5)  # raises: the store takes no writes
+
+    runner.submit(job, body)
+    assert ran.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not runner.running[job["id"]].finished:
+        time.sleep(0.05)
+    time.sleep(HEARTBEAT_S + 0.5)  # a heartbeat while the store is still down
+    assert kv.kv.get(SET, key).value["status"] == "running"  # the failure is not saved yet
+    assert job["id"] in runner.running
+    # this process answers from its own copy: failed, not running, never "interrupted"
+    answered = store.get("ns", job["id"])
+    assert answered["status"] == "failed" and answered["error"]["code"] == "store_unavailable"
+    kv.down.clear()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and job["id"] in runner.running:
+        time.sleep(0.05)
+    assert job["id"] not in runner.running
+    saved = kv.kv.get(SET, key).value
+    assert saved["status"] == "failed" and saved["error"]["code"] == "store_unavailable"
+    assert "kv (test)" in saved["error"]["message"]
+    runner.shutdown()
+
+
+def test_shutdown_tries_once_more_to_save_a_missed_final_state(tmp_path) -> None:
+    kv = _Outage(open_kv(f"sqlite://{tmp_path}/kv.sqlite"))
+    store = JobStore(kv, 3600)  # type: ignore[arg-type]
+    runner = JobRunner(store, 1)
+    job = runner.new_job("ns", "snapshot", field="f")
+
+    def body(rj: RunningJob) -> None:
+        kv.down.set()
+        raise StoreUnavailable("kv (test)", "down")
+
+    runner.submit(job, body)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not runner.running[job["id"]].finished:
+        time.sleep(0.05)
+    kv.down.clear()
+    runner.shutdown()
+    saved = kv.kv.get(SET, f"ns/{job['id']}").value
+    assert saved["status"] == "failed" and saved["error"]["code"] == "store_unavailable"
