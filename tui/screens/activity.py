@@ -60,7 +60,7 @@ class ActivityScreen(DashboardScreen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "open", "Open snapshot"),
-        Binding("slash", "filter", "Filter ns"),
+        Binding("slash", "filter", "Filter ns", priority=True),
         Binding("r", "refresh", "Refresh"),
         Binding("w", "widen", "All namespaces"),
         Binding("d", "describe", "Describe"),
@@ -283,8 +283,15 @@ class ActivityScreen(DashboardScreen):
     def action_filter(self) -> None:
         box = self.query_one("#activity-filter", Input)
         box.value = self.filter_text
+        box.cursor_position = len(box.value)
         box.remove_class("-hidden")
-        box.focus()
+        # Now, not on the next idle as ``focus()`` does: keys typed in the same burst as
+        # `/` are already queued, and must reach the input, not the table.
+        self.set_focus(box)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`/` types into the filter while it has focus."""
+        return not (action == "filter" and isinstance(self.focused, Input))
 
     @on(Input.Changed, "#activity-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

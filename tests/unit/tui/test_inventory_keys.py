@@ -243,3 +243,17 @@ async def test_cut_names_end_in_an_ellipsis_and_columns_scroll_sideways(
         assert "team=search,tie…" in row_text(table, LONG)  # cut, and it says so
         await pilot.press("shift+left", "shift+left", "shift+left")
         assert table.scroll_x == 0
+
+
+async def test_a_burst_typed_after_slash_goes_to_the_activity_filter(
+    make_app: Callable[..., LayerDashboard],
+) -> None:
+    from tests.unit.tui.test_activity import open_activity
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_activity(app, pilot)
+        start = screen.table.cursor_row
+        await burst(pilot, "slash", "j", "k", "slash", "G")
+        assert screen.query_one("#activity-filter", Input).value == "jk/G"
+        assert screen.table.cursor_row == start
