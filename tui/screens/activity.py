@@ -263,9 +263,10 @@ class ActivityScreen(DashboardScreen):
         self.action_open()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`w` only on a scoped feed; `/` types into the filter while it has focus."""
         if action == "widen":
             return self.namespace is not None
-        return True
+        return not (action == "filter" and isinstance(self.focused, Input))
 
     def action_widen(self) -> None:
         """From a namespace's feed to everyone's: start over without the scope."""
@@ -288,10 +289,6 @@ class ActivityScreen(DashboardScreen):
         # Now, not on the next idle as ``focus()`` does: keys typed in the same burst as
         # `/` are already queued, and must reach the input, not the table.
         self.set_focus(box)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`/` types into the filter while it has focus."""
-        return not (action == "filter" and isinstance(self.focused, Input))
 
     @on(Input.Changed, "#activity-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
