@@ -9,39 +9,46 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
     """A setting has a value Layer cannot use; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _bounded(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    lo: N,
+    hi: N,
+    parse: Callable[[str], N],
+    kind: str,
+    show: Callable[[N], str],
+) -> N:
+    """``name`` parsed by ``parse`` and checked to lie in [lo, hi]; unset or empty: default."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
     if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
+        raise SettingsError(f"{name} must be between {show(lo)} and {show(hi)}, got {show(value)}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return _bounded(env, name, default, lo, hi, int, "an integer", str)
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
-    return value
+    return _bounded(env, name, default, lo, hi, float, "a number", lambda v: f"{v:g}")
 
 
 def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
