@@ -48,13 +48,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
 
-from bench.harness import Proc, _wait_http, emulator, free_port, p50, p99, table
+from bench.harness import Proc, emulator, p50, p99, serve_layer, table
 from bench.scale_probe import rss_mb
 from bench.scale_watch import (
     LagTracker,
@@ -82,18 +81,9 @@ def _env(emu_url: str, data: str, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
-@contextmanager
-def serve(env: dict[str, str]) -> Iterator[Proc]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "layer_cli.main", "--log-level", "WARNING", "serve"]
-    cmd += ["--port", str(port), "--no-watcher"]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = Proc(p, f"http://127.0.0.1:{port}")
-    try:
-        _wait_http(f"{proc.url}/healthz", "Layer backend", proc=p)
-        yield proc
-    finally:
-        proc.stop()
+def serve(env: dict[str, str]) -> AbstractContextManager[Proc]:
+    """The backend the bench queries; the watchers run as processes of their own."""
+    return serve_layer(env, watcher=False)
 
 
 def start_watcher(env: dict[str, str], log_dir: str, i: int) -> subprocess.Popen[bytes]:

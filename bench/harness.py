@@ -78,7 +78,6 @@ def emulator(*args: str) -> Iterator[Proc]:
 
 @contextmanager
 def backend(upstream: str, **env: str) -> Iterator[Proc]:
-    port = free_port()
     data = tempfile.mkdtemp(prefix="layer-bench-")
     full_env = {
         **os.environ,
@@ -88,26 +87,26 @@ def backend(upstream: str, **env: str) -> Iterator[Proc]:
         "LAYER_LOG_LEVEL": "WARNING",
         **env,
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "layer_cli.main",
-        "--log-level",
-        "WARNING",
-        "serve",
-        "--port",
-        str(port),
-    ]
-    if env.get("LAYER_BENCH_NO_WATCHER", "1") == "1":
-        cmd.append("--no-watcher")
-    p = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with serve_layer(full_env, watcher=env.get("LAYER_BENCH_NO_WATCHER", "1") != "1") as proc:
+            yield proc
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def serve_layer(env: dict[str, str], *, watcher: bool) -> Iterator[Proc]:
+    """``layer serve`` on a free port with the whole environment ``env``, until done."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "layer_cli.main", "--log-level", "WARNING", "serve"]
+    cmd += ["--port", str(port), *([] if watcher else ["--no-watcher"])]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = Proc(p, f"http://127.0.0.1:{port}")
     try:
         _wait_http(f"{proc.url}/healthz", "Layer backend", proc=p)
         yield proc
     finally:
         proc.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def run_job(b: Proc, ns: str, **body: Any) -> tuple[dict[str, Any], float]:
