@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 TICK_JOB_ID = "layer-watcher-tick"
 KEEP_JOB_ID = "layer-watcher-leases"
+# How long a stopping watcher waits for its snapshots in flight to give up (each gives up
+# at its next page, so this bounds one upstream call and its retries).
+STOP_GRACE_S = 5.0
 
 
 def _on_error(event: JobExecutionEvent) -> None:
@@ -71,6 +74,7 @@ def _every(
 
 def build_watcher_scheduler(app: Flask, *, blocking: bool = False) -> BaseScheduler:
     settings = app.extensions["layer.settings"]
+    app.extensions["layer.snapshots"].start_watch()
     interval_s = settings.watch_interval_ms / 1000
     scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler(daemon=True)
     scheduler.add_listener(_on_error, EVENT_JOB_ERROR)
@@ -89,10 +93,16 @@ def build_watcher_scheduler(app: Flask, *, blocking: bool = False) -> BaseSchedu
 
 
 def stop_watcher(app: Flask, scheduler: BaseScheduler) -> None:
-    """Stop ticking and release the lease so another watcher takes over at once."""
+    """Stop ticking and release the lease so another watcher takes over at once.
+
+    Its snapshots are told to stop first, so that a scan in flight gives up while the
+    tick finishes rather than after (see ``backend/snapshots/watch.py``)."""
+    snapshots = app.extensions["layer.snapshots"]
+    snapshots.stop_watch(grace_s=0)
     if scheduler.running:
         # It may have been shut down from a signal handler meanwhile.
         with contextlib.suppress(SchedulerNotRunningError):
             scheduler.shutdown(wait=True)
+    snapshots.stop_watch(grace_s=STOP_GRACE_S)
     with app.app_context():
         get_watcher().shutdown()

@@ -2,9 +2,10 @@
 
 Per backend: p50/p99 of ``get``, ``put`` and ``cas`` of one small record, of
 ``put_many``, ``get_many`` (a batch read: the listing reads a page of 1,000 records with
-one) and ``scan`` of a 1,000-record set, and one steady-state watcher tick
-over N namespaces of an emulator (``--many``) with that backend as its KV store. SQLite
-is a file in a temporary directory (WAL mode, as Layer runs it); Aerospike is the
+one), ``scan`` and ``delete_many`` (the watcher clears dirty marks with one) of a
+1,000-record set, and one steady-state watcher tick over N namespaces of an emulator
+(``--many``) with that backend as its KV store. SQLite is a file in a temporary
+directory (WAL mode, as Layer runs it); Aerospike is the
 server ``LAYER_TEST_AEROSPIKE=host:port`` names (namespace ``LAYER_TEST_AEROSPIKE_NS``,
 default ``test``; a set prefix of this run's own), and is left out, saying so, when that
 is not set. The ratio column is Aerospike over SQLite, measured in the same run.
@@ -85,6 +86,14 @@ def latencies(kv: KVStore, ops: int, repeats: int) -> dict[str, list[float]]:
         assert sum(1 for _ in kv.scan("bench_scan")) == SCAN_SIZE
 
     out[f"scan {SCAN_SIZE}"] = _ms(scan, repeats)
+
+    def delete_many(i: int) -> None:
+        assert kv.delete_many("bench_scan", [(name, None) for name in names]) == SCAN_SIZE
+
+    out[f"delete_many {SCAN_SIZE}"] = []
+    for _ in range(repeats):  # each from a full set; only the deletes are timed
+        kv.put_many("bench_scan", items)
+        out[f"delete_many {SCAN_SIZE}"] += _ms(delete_many, 1)
     return out
 
 

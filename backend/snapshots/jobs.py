@@ -76,6 +76,7 @@ class RunningJob:
         self.job = job
         self.lock = threading.Lock()
         self.cancel_event = threading.Event()
+        self.interrupted = False  # the server shut down: its final state is written
         self._last_write = 0
 
     @property
@@ -306,7 +307,8 @@ class JobRunner:
         try:
             body(rj)
         except JobCancelled:
-            final = {"status": "cancelled", "cancel_requested": True}
+            # Interrupted by shutdown: already marked so; it stopped at its next progress.
+            final = None if rj.interrupted else {"status": "cancelled", "cancel_requested": True}
         except LayerError as exc:
             final = {"status": "failed", "error": {"code": exc.code, "message": exc.message}}
         except StoreError as exc:
@@ -361,6 +363,10 @@ class JobRunner:
             if rj.finished:
                 self._finish(rj)  # a final state the store missed: one more try
                 continue
+            # It stops at its next progress report and writes nothing more, so its
+            # thread does not hold the process at exit (the executor joins its threads).
+            rj.interrupted = True
+            rj.cancel_event.set()
             self._finish(
                 rj,
                 status="failed",

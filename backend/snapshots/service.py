@@ -243,5 +243,13 @@ class SnapshotService:
         return self.watch.snapshot(lease, ns, meta, fr)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """For tests and shutdown: wait until no watcher snapshot is in flight."""
+        """For tests: wait until no watcher snapshot is in flight."""
         self.watch.wait_idle(timeout)
+
+    def start_watch(self) -> None:
+        """The watcher starts (again): its snapshots may run."""
+        self.watch.start()
+
+    def stop_watch(self, grace_s: float = 5.0) -> bool:
+        """The watcher stops: snapshots in flight give up within ``grace_s``."""
+        return self.watch.stop(grace_s)

@@ -16,6 +16,13 @@ The watcher calls ``hook`` on every stable poll. It decides, from the KV only:
 Its state per namespace lives in KV set ``snapshot_watch`` (``last_snapshot_ms``,
 ``last_write_ms``, ``last_prune_ms``), so it survives restarts and lease moves. Work runs
 on a small pool, one task per namespace at a time; the watcher's tick never waits.
+
+When the watcher stops (``stop``, from ``stop_watcher``), it takes no new work, drops
+what is queued, and a snapshot in flight gives up at its next page and writes nothing.
+Without that, a scan left running kept its process alive after Ctrl-C or SIGTERM: the
+pool's threads are joined at interpreter exit, and once the upstream was gone each of
+the scan's calls went through its retries (``layer demo`` did not exit within 60 s on a
+loaded machine).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -48,6 +55,10 @@ WATCH_SET = "snapshot_watch"
 Hook = Callable[[str, dict[str, Any], Freshness, Freshness], None]
 
 
+class WatchStopped(Exception):
+    """The watcher is stopping: the snapshot in flight gives up and writes nothing."""
+
+
 class WatchSnapshots:
     def __init__(
         self,
@@ -62,8 +73,47 @@ class WatchSnapshots:
         self.server = server
         self.pruner = Pruner(repo, settings.history_keep, settings.activity_retention_days)
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: set[str] = set()
+        self._inflight: dict[str, Future[None] | None] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    # -- start and stop ----------------------------------------------------------------
+    def start(self) -> None:
+        """Take work again after ``stop`` (a watcher started again in the same process)."""
+        self._stopping.clear()
+
+    def stop(self, grace_s: float = 5.0) -> bool:
+        """Take no new work, drop the queued, and wait up to ``grace_s`` for the running
+        to give up; True when none is left (0: do not wait, say nothing)."""
+        self._stopping.set()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for ns, fut in list(self._inflight.items()):
+                if fut is not None and fut.cancelled():
+                    del self._inflight[ns]
+        if grace_s <= 0:
+            return not self._inflight
+        try:
+            self.wait_idle(grace_s)
+        except TimeoutError:
+            log.warning(
+                "watcher snapshots still running after the grace period",
+                extra={"namespaces": sorted(self._inflight), "grace_s": grace_s},
+            )
+            return False
+        return True
+
+    def in_flight(self) -> list[str]:
+        """The namespaces with a snapshot or prune queued or running."""
+        with self._lock:
+            return sorted(self._inflight)
+
+    def _check_stopping(self, _scanned: int) -> None:
+        if self._stopping.is_set():
+            raise WatchStopped()
 
     # -- state -------------------------------------------------------------------------
     def state(self, ns: str) -> dict[str, Any]:
@@ -80,18 +130,19 @@ class WatchSnapshots:
     # -- the hook ----------------------------------------------------------------------
     def hook(self, lease: Fence) -> Hook:
         def on_stable(ns: str, meta: dict[str, Any], prev: Freshness, new: Freshness) -> None:
+            if self._stopping.is_set():
+                return
             task = self.decide(ns, meta, new)
             if task is None:
                 return
             with self._lock:
-                if ns in self._inflight:
+                if ns in self._inflight or self._stopping.is_set():
                     return
-                self._inflight.add(ns)
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(
                         max_workers=2, thread_name_prefix="layer-watch-snap"
                     )
-            self._pool.submit(self._run, task, lease, ns, meta, new)
+                self._inflight[ns] = self._pool.submit(self._run, task, lease, ns, meta, new)
 
         return on_stable
 
@@ -127,13 +178,15 @@ class WatchSnapshots:
                 self.snapshot(lease, ns, meta, fr)
             else:
                 self.prune(ns)
+        except WatchStopped:
+            log.info("watcher snapshot given up: the watcher is stopping", extra={"namespace": ns})
         except Exception:
             if task == "snapshot":
                 metrics.WATCH_SNAPSHOTS.labels("failed").inc()
             log.exception("watcher %s failed", task, extra={"namespace": ns})
         finally:
             with self._lock:
-                self._inflight.discard(ns)
+                self._inflight.pop(ns, None)
 
     # -- the work ----------------------------------------------------------------------
     def prune(self, ns: str) -> dict[str, Any]:
@@ -161,7 +214,7 @@ class WatchSnapshots:
             page_size=self.settings.watch_page_size,
             schema=meta.get("schema") or {},
             strategy=self.settings.origin_strategy,
-            progress=lambda n: None,
+            progress=self._check_stopping,
             server=self.server,
             stats=stats,
         )
@@ -169,6 +222,7 @@ class WatchSnapshots:
         body = with_sha(
             build_body(ns, fr.stable_as_of, [c.result(self.settings.facet_cap) for c in counters])
         )
+        self._check_stopping(0)
         if not lease.still_held(ns):
             log.warning("watcher lost its lease; snapshot not written", extra={"namespace": ns})
             return None

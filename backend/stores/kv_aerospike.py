@@ -31,7 +31,8 @@ generation it read (or was given). ``scan`` runs a set-wide query (a scan), keep
 client-side and sorts them, so it holds the matching records in memory. ``put_many``
 uses ``batch_write`` in chunks of ``BATCH_CHUNK`` records (server 6.0+), and retries the
 records a batch did not take with a bounded back-off (``aerospike_batch``); ``get_many``
-is one ``batch_read`` per ``BATCH_CHUNK`` keys.
+is one ``batch_read`` per ``BATCH_CHUNK`` keys, and ``delete_many`` one ``batch_read``
+and one batch of removes at the generations read.
 
 The document cache (``put_docs`` / ``scan_docs`` / ``drop_docs``) has its own layout, so
 filters run server-side:
@@ -82,7 +83,7 @@ from backend.stores.kv_base import KVStore, Record
 try:
     import aerospike
     from aerospike import exception as aex
-    from aerospike_helpers.batch.records import BatchRecords, Write
+    from aerospike_helpers.batch.records import BatchRecords, Remove, Write
     from aerospike_helpers.operations import operations as ops
 except ImportError as exc:  # pragma: no cover - exercised only without the client
     raise MissingDependency(
@@ -368,6 +369,46 @@ class AerospikeKV(KVStore):
                         self.store_name, f"batch read of {key!r} failed (result {br.result})"
                     )
         return out
+
+    def delete_many(self, set_name: str, items: Iterable[tuple[str, int | None]]) -> int:
+        # As ``delete``, a batch at a time: one batch read (it hides expired records not
+        # reaped yet), then one batch of removes, each at the generation it read. A record
+        # rewritten in between with no expected generation goes through ``delete``.
+        wanted = dict(items)
+        gone = 0
+        keys = list(wanted)
+        for start in range(0, len(keys), BATCH_CHUNK):
+            live = self.get_many(set_name, keys[start : start + BATCH_CHUNK])
+            doomed = [
+                (key, rec.generation)
+                for key, rec in live.items()
+                if wanted[key] is None or wanted[key] == rec.generation
+            ]
+            if not doomed:
+                continue
+            batch = BatchRecords(
+                [
+                    Remove(
+                        self._key(set_name, key),
+                        policy={"gen": aerospike.POLICY_GEN_EQ, "generation": gen},
+                    )
+                    for key, gen in doomed
+                ]
+            )
+            try:
+                result = self._db().batch_write(batch)
+            except aex.AerospikeError as exc:
+                raise self._unavailable(exc) from exc
+            for (key, _), br in zip(doomed, result.batch_records, strict=True):
+                if br.result == 0:
+                    gone += 1
+                elif br.result == aex.RecordNotFound.code:
+                    continue
+                elif br.result == aex.RecordGenerationError.code:
+                    gone += wanted[key] is None and self.delete(set_name, key)
+                else:
+                    gone += self.delete(set_name, key, expected_generation=wanted[key])
+        return gone
 
     def delete_set(self, set_name: str, prefix: str = "") -> int:
         keys = [self._key(set_name, k) for k, _ in self._scan_all(set_name, prefix)]

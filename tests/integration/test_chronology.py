@@ -3,6 +3,7 @@ watcher's cadence and cost bound, and cancelling a job. Both object stores."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,14 @@ import requests
 from backend.snapshots.repo import FIELD_SET, LATEST_SET
 from common.timeutil import now_ms
 from tests.fixtures.recorder import Recorder, Seen
-from tests.integration.helpers import snapshot, tick, wait_index, wait_job, write_docs
+from tests.integration.helpers import (
+    set_faults,
+    snapshot,
+    tick,
+    wait_index,
+    wait_job,
+    write_docs,
+)
 
 FACETS = (("products", ("category", "brand")),)
 
@@ -330,3 +338,61 @@ def test_cancel_needs_a_write_key(emulator_factory, backend_factory) -> None:
     assert r.status_code == 403
     r = requests.delete(url, headers={"Authorization": "Bearer layer-admin-key"}, timeout=10)
     assert r.status_code == 404
+
+
+def test_a_stopping_watcher_gives_up_its_snapshot_in_flight(
+    emulator_factory, backend_factory
+) -> None:
+    """A scan in flight when the watcher stops writes nothing and lets the process exit
+    (before, ``layer demo`` could outlive Ctrl-C by a minute); a restarted watcher
+    snapshots again."""
+    emu = emulator_factory(index_lag_ms=10)
+    layer = backend_factory(
+        emu.url,
+        facets=(("shop", ("color",)),),
+        snapshot_min_interval_ms=0,
+        origin_strategy="scan",
+        watch_page_size=10,
+    )
+    service = layer.app.extensions["layer.snapshots"]
+    write_docs(layer.url, "shop", [{"id": i, "color": "red"} for i in range(300)])
+    wait_index(emu.url, "shop")
+    set_faults(emu.url, latency_ms=150)  # 30 pages: the scan takes 4.5 s or more
+
+    def upstream_requests() -> int:
+        return int(requests.get(f"{emu.url}/_emulator/stats", timeout=5).json()["requests"])
+
+    try:
+        before = upstream_requests()
+        tick(layer)
+        wait_for(lambda: service.watch.in_flight() == ["shop"], "the snapshot to start")
+        time.sleep(0.5)
+        assert service.stop_watch(grace_s=10), "the snapshot did not give up"
+        wait_for(
+            lambda: (
+                not any(
+                    t.name.startswith("layer-watch-snap") and t.is_alive()
+                    for t in threading.enumerate()
+                )
+            ),
+            "the snapshot thread to end",
+        )
+        # It gave up at its next page: far fewer calls than the 30 pages of the scan.
+        assert upstream_requests() - before < 15
+        assert history(layer, "shop") == []
+        tick(layer)  # stopped: a stable poll starts nothing
+        assert service.watch.in_flight() == []
+    finally:
+        set_faults(emu.url, latency_ms=0)
+    service.start_watch()
+    tick(layer)
+    service.wait_idle()
+    [entry] = history(layer, "shop")
+    assert entry["watermark_ms"] is not None
+
+
+def wait_for(cond, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

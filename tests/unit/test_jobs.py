@@ -107,3 +107,34 @@ def test_shutdown_tries_once_more_to_save_a_missed_final_state(tmp_path) -> None
     runner.shutdown()
     saved = kv.kv.get(SET, f"ns/{job['id']}").value
     assert saved["status"] == "failed" and saved["error"]["code"] == "store_unavailable"
+
+
+def test_shutdown_stops_a_running_job_at_its_next_progress(tmp_path) -> None:
+    """A job still running after the grace is marked interrupted and stops at its next
+    progress report, writing nothing more: its thread does not hold the process open."""
+    store = JobStore(open_kv(f"sqlite://{tmp_path}/kv.sqlite"), 3600)
+    runner = JobRunner(store, 1)
+    job = runner.new_job("ns", "snapshot", field="f")
+    started, stopped = threading.Event(), threading.Event()
+    pages: list[int] = []
+
+    def body(rj: RunningJob) -> None:
+        started.set()
+        try:
+            for page in range(200):  # 10 s of pages, unless stopped
+                pages.append(page)
+                rj.update(progress=page / 200)
+                time.sleep(0.05)
+            rj.check_cancelled()
+            rj.update(force=True, status="completed", progress=1.0)
+        finally:
+            stopped.set()
+
+    runner.submit(job, body)
+    assert started.wait(10)
+    time.sleep(0.2)  # past the scheduler's own bookkeeping of the job it just started
+    runner.shutdown(grace_s=0.2)
+    assert stopped.wait(5), "the job ran on after shutdown"
+    assert len(pages) < 200
+    saved = store.get("ns", job["id"])
+    assert saved["status"] == "failed" and saved["error"]["code"] == "interrupted"

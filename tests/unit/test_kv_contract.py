@@ -82,6 +82,7 @@ def test_ttl_expiry(kv: KVStore, s: str) -> None:
     kv.put(s, "forever", {"v": 4})
     kv.put(s, "gen-short", {"v": 6}, ttl_s=1)
     kv.put(s, "del-short", {"v": 7}, ttl_s=1)
+    kv.put_many(s, [("many-a", {"v": 9}), ("many-b", {"v": 10})], ttl_s=1)
     assert kv.get(s, "short") == Record({"v": 1}, 1)
     assert [k for k, _ in kv.scan(s)] == [
         "batch-short",
@@ -89,6 +90,8 @@ def test_ttl_expiry(kv: KVStore, s: str) -> None:
         "forever",
         "gen-short",
         "long",
+        "many-a",
+        "many-b",
         "short",
     ]
     time.sleep(2.1)  # Aerospike counts TTLs in whole seconds from the write
@@ -101,6 +104,7 @@ def test_ttl_expiry(kv: KVStore, s: str) -> None:
     # Expired but perhaps not yet reaped by the server: absent for every operation.
     assert kv.delete(s, "batch-short") is False
     assert kv.delete(s, "del-short", expected_generation=1) is False
+    assert kv.delete_many(s, [("many-a", None), ("many-b", 1)]) == 0
     assert kv.cas(s, "gen-short", {"v": 8}, 1) is None
     assert kv.get(s, "gen-short") is None
     # A record with a TTL that has not passed, and one without, delete as usual.
