@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +184,22 @@ class ShardSchedule:
         start = 0 if lo is None else bisect.bisect_right(self.names, lo)
         end = len(self.names) if hi is None else bisect.bisect_right(self.names, hi)
         return self.names[start:end]
+
+
+def pop_due_across(
+    schedules: Collection[ShardSchedule], now: int, limit: int, skip: set[str]
+) -> list[str]:
+    """Up to about ``limit`` names due by ``now`` from ``schedules``, each shard giving at
+    most its share, in one order across shards: most overdue first. The tick polls them
+    in this order until its budget or deadline runs out and pushes the rest back, so a
+    name never polled is not left behind names of shards that come earlier in the map,
+    polled again and again (under a tight budget the later shards starved)."""
+    per_shard = max(1, limit // max(1, len(schedules)))
+    taken = [
+        (sched.due[ns], ns) for sched in schedules for ns in sched.pop_due(now, per_shard, skip)
+    ]
+    taken.sort()
+    return [ns for _, ns in taken]
 
 
 _FLAGS = ("unstable", "stuck", "error")

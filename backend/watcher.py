@@ -45,7 +45,7 @@ from backend.shards import ShardLeases
 from backend.stores.errors import StoreError
 from backend.stores.kv_base import Record
 from backend.sweep import SET as SWEEP
-from backend.sweep import ShardSchedule, interval_ms, sweep_key, sweep_value
+from backend.sweep import ShardSchedule, interval_ms, pop_due_across, sweep_key, sweep_value
 from backend.upstream import Upstream
 from backend.watchlist import ListWalk
 from backend.watchsummary import write_summaries
@@ -226,7 +226,10 @@ class Watcher:
             sched = self.schedules.get(self.leases.shard(ns))
             if sched is not None:  # else the shard's schedule is still loading
                 sched.add_new(ns, now)
-        self._poll(list(dirty), deadline, result, done, dirty=dirty)
+        # Oldest mark first: when the budget cannot poll them all in one tick, a name
+        # late in the alphabet must not wait behind names written again and again.
+        fast = sorted(dirty, key=lambda ns: int(dirty[ns].value.get("ms") or 0))
+        self._poll(fast, deadline, result, done, dirty=dirty)
         result.fast = len(done)
         self.walk.step(self, deadline, result)
         while time.monotonic() < deadline:
@@ -247,12 +250,7 @@ class Watcher:
         return {ns: rec for ns, rec in marks.items() if self.leases.shard(ns) in self.held}
 
     def _take_due(self, done: set[str]) -> list[str]:
-        now = now_ms()
-        per_shard = max(1, WRITE_BATCH // max(1, len(self.schedules)))
-        batch: list[str] = []
-        for sched in self.schedules.values():
-            batch.extend(sched.pop_due(now, per_shard, done))
-        return batch
+        return pop_due_across(list(self.schedules.values()), now_ms(), WRITE_BATCH, done)
 
     def _poll(
         self,
@@ -270,21 +268,23 @@ class Watcher:
             except StoreError as exc:
                 log.error("watcher cannot read freshness", extra={"error": str(exc)})
                 prev = {}
-
-            def one(ns: str, prev: dict[str, Freshness] = prev) -> Observation | None:
+            # Tokens are taken here, in the chunk's order, and each poll then runs on the
+            # pool: when the budget runs out, what is left is the end of the chunk (the
+            # pool's threads racing for tokens served the chunk in no order at all).
+            pending: list[Future[Observation]] = []
+            for ns in chunk:
                 if not self.bucket.take(deadline):
-                    return None
-                return self.observe(ns, prev.get(ns, Freshness()))
-
-            observed = list(self.pool.map(one, chunk))
-            skipped = [ns for ns, o in zip(chunk, observed, strict=True) if o is None]
+                    break
+                pending.append(self.pool.submit(self.observe, ns, prev.get(ns, Freshness())))
+            observed = [f.result() for f in pending]
+            skipped = chunk[len(pending) :]
             result.deferred += len(skipped)
             for ns in skipped:
                 sched = self.schedules.get(self.leases.shard(ns))
                 if sched is not None:
                     sched.push_back([ns])
             done.update(chunk)
-            self._record([o for o in observed if o is not None], result, dirty or {})
+            self._record(observed, result, dirty or {})
             if skipped:
                 return
 

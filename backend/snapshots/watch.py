@@ -73,7 +73,7 @@ class WatchSnapshots:
         self.server = server
         self.pruner = Pruner(repo, settings.history_keep, settings.activity_retention_days)
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: dict[str, Future[None] | None] = {}
+        self._inflight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -92,7 +92,7 @@ class WatchSnapshots:
             pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for ns, fut in list(self._inflight.items()):
-                if fut is not None and fut.cancelled():
+                if fut.cancelled():
                     del self._inflight[ns]
         if grace_s <= 0:
             return not self._inflight

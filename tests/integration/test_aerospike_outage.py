@@ -11,6 +11,7 @@ that other runs against the same server see the outage too.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,27 +56,41 @@ def _outage(ctl: AerospikeControl, layer_url: str, ns: str, job_id: str) -> None
         ctl.start()
 
 
+def _job_through_an_outage(
+    ctl: AerospikeControl, emu_url: str, layer_url: str, start: Callable[[], requests.Response]
+) -> dict[str, Any]:
+    """Start a job over a slow upstream (30 pages: the outage lands mid-job), stop the
+    server, and return the job once it ended: failed, naming the store."""
+    set_faults(emu_url, latency_ms=60)
+    r = start()
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    time.sleep(0.5)
+    _outage(ctl, layer_url, "ns", job_id)
+    set_faults(emu_url, latency_ms=0)
+    job = wait_job(layer_url, "ns", job_id, timeout=60)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "store_unavailable" and STORE in job["error"]["message"]
+    return job
+
+
 def test_snapshot_job_with_aerospike_stopped_fails_cleanly_and_recovers(
     aerospike_ctl: AerospikeControl, emulator_factory: Any, backend_factory: Any, tmp_path: Path
 ) -> None:
     emu = emulator_factory(index_lag_ms=10)
     write_docs(emu.url, "ns", [{"id": i, "c": f"v{i % 7}"} for i in range(3000)])
     layer = backend_factory(emu.url, kv_url=kv_url("aerospike", tmp_path), origin_strategy="scan")
-    set_faults(emu.url, latency_ms=60)  # a scan of 30 pages: the outage lands mid-job
-    r = requests.post(
-        f"{layer.url}/v2/namespaces/ns/snapshots",
-        json={"field": "c", "source": "origin", "page_size": 100},
-        timeout=10,
+    job = _job_through_an_outage(
+        aerospike_ctl,
+        emu.url,
+        layer.url,
+        lambda: requests.post(
+            f"{layer.url}/v2/namespaces/ns/snapshots",
+            json={"field": "c", "source": "origin", "page_size": 100},
+            timeout=10,
+        ),
     )
-    assert r.status_code == 202, r.text
-    job_id = r.json()["id"]
-    time.sleep(0.5)
-    _outage(aerospike_ctl, layer.url, "ns", job_id)
-    set_faults(emu.url, latency_ms=0)
-
-    job = wait_job(layer.url, "ns", job_id, timeout=60)
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "store_unavailable" and STORE in job["error"]["message"]
+    job_id = job["id"]
     assert "sha" not in job
     # Nothing half-written: no history entry; the only job is the failed one.
     assert requests.get(f"{layer.url}/v2/namespaces/ns/history", timeout=10).json() == []
@@ -97,17 +112,12 @@ def test_cache_warm_with_aerospike_stopped_stays_cold_and_recovers(
     emu = emulator_factory(index_lag_ms=10)
     write_docs(emu.url, "ns", [{"id": i, "c": f"v{i % 7}"} for i in range(3000)])
     layer = backend_factory(emu.url, kv_url=kv_url("aerospike", tmp_path), watch_page_size=100)
-    set_faults(emu.url, latency_ms=60)
-    r = requests.post(f"{layer.url}/v2/namespaces/ns/cache/warm", timeout=10)
-    assert r.status_code == 202, r.text
-    job_id = r.json()["id"]
-    time.sleep(0.5)
-    _outage(aerospike_ctl, layer.url, "ns", job_id)
-    set_faults(emu.url, latency_ms=0)
-
-    job = wait_job(layer.url, "ns", job_id, timeout=60)
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "store_unavailable" and STORE in job["error"]["message"]
+    _job_through_an_outage(
+        aerospike_ctl,
+        emu.url,
+        layer.url,
+        lambda: requests.post(f"{layer.url}/v2/namespaces/ns/cache/warm", timeout=10),
+    )
     cache = requests.get(f"{layer.url}/v2/namespaces/ns/cache", timeout=10).json()
     assert cache["state"] == "cold" and cache["documents"] == 0  # no half-filled generation
     r = requests.post(

@@ -100,6 +100,29 @@ def test_passthrough_writes_and_deletes_mark_dirty(
     assert _kv(layer).get("dirty", "v1") is None, "a stable poll cleared the mark"
 
 
+def test_fast_lane_polls_the_oldest_marks_first(
+    emulator_factory, backend_factory, layer_kv_url
+) -> None:
+    """More dirty names than a tick's budget: those marked longest ago go first, whatever
+    their names (before, name order: the end of the alphabet waited behind names written
+    again and again)."""
+    emu = emulator_factory(many={"n-": 10}, index_lag_ms=0)
+    layer = backend_factory(
+        emu.url,
+        kv_url=layer_kv_url,
+        sweep_max_ms=3_600_000,
+        watch_max_rps=2.0,
+        watch_interval_ms=1000,
+    )
+    names = [f"n-{i:05d}" for i in range(10)]
+    for age, ns in enumerate(names):  # n-00009 marked longest ago, n-00000 last
+        _kv(layer).put("dirty", ns, {"ms": 1_000_000 - age})
+    r = tick(layer)
+    assert 1 <= len(r.polled) < 10, r.polled  # the budget stopped it (2 calls a second)
+    oldest_first = names[::-1]
+    assert sorted(r.polled) == sorted(oldest_first[: len(r.polled)]), sorted(r.polled)
+
+
 def test_sweep_ceiling_repolls_an_idle_namespace(
     emulator_factory, backend_factory, layer_kv_url
 ) -> None:

@@ -10,7 +10,7 @@ from backend.budget import TokenBucket
 from backend.freshness import Freshness, shard_of
 from backend.shards import ShardLeases, heartbeat_ms, keep_interval_ms
 from backend.stores.registry import open_kv
-from backend.sweep import ShardSchedule, interval_ms, sweep_key, sweep_value
+from backend.sweep import ShardSchedule, interval_ms, pop_due_across, sweep_key, sweep_value
 
 HOUR = 3_600_000
 
@@ -105,6 +105,21 @@ def test_schedule_round_trips_through_the_kv(tmp_path: Path) -> None:
     assert sched.between("a", None) == ["b", "c"] and sched.between(None, "b") == ["a", "b"]
     sched.remove("a")
     assert sched.names == ["b", "c"] and sched.totals.namespaces == 1
+
+
+def test_due_names_come_most_overdue_first_across_shards() -> None:
+    """Under a tight budget the tick polls only the head of this list: a name never
+    polled (due since 0) must not wait behind another shard's names polled again and
+    again. Before, shards came in map order and the last ones starved."""
+    early, late = ShardSchedule(0), ShardSchedule(1)
+    for i in range(10):
+        early.add_new(f"a{i}", 100 + i)  # polled before, due again
+    late.add_new("b0", 0)  # never polled: the most overdue
+    late.add_new("b1", 500)
+    got = pop_due_across([early, late], now=1000, limit=6, skip={"a1"})
+    assert got == ["b0", "a0", "a2", "a3", "b1"]  # 3 a shard, "a1" already done
+    assert early.pop_due(1000, 10, set()) == ["a1"] + [f"a{i}" for i in range(4, 10)]
+    assert pop_due_across([], now=1000, limit=6, skip=set()) == []
 
 
 def test_shards_split_fairly_and_move_when_one_leaves(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ same as with the default 1000 x 3.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from textual.pilot import Pilot
@@ -85,18 +86,23 @@ async def press_until(
     raise AssertionError(f"pressing {key} {limit} times did not get there")
 
 
-def make(make_app: Callable[..., LayerDashboard], fake: FakeLayerClient) -> LayerDashboard:
+@contextlib.asynccontextmanager
+async def running(
+    make_app: Callable[..., LayerDashboard], fake: FakeLayerClient
+) -> AsyncIterator[tuple[LayerDashboard, Pilot[Any]]]:
+    """The dashboard over ``fake``, started and settled on its first page."""
     # No timed refresh: under load a test can outlast any interval, and these count calls.
-    return make_app(fake, refresh_s=3600.0, page_size=PAGE, window_pages=WINDOW)
+    app = make_app(fake, refresh_s=3600.0, page_size=PAGE, window_pages=WINDOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        yield app, pilot
 
 
 async def test_first_paint_reads_one_page_and_the_summary(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client(1_000_000)
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         assert list_calls(fake) == [(None, None, PAGE, None)]
         assert len(fake.calls_to("summary")) == 1
         assert table_names(app)[:2] == ["ns-000000", "ns-000001"]
@@ -118,9 +124,7 @@ async def test_scrolling_reads_the_next_pages_and_keeps_a_bounded_window(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         # Hold pagedown to row ~1,250: pages are read ahead, the first ones dropped.
         await press_until(pilot, "pagedown", lambda: index(cursor_name(app)) >= 1250)
         await settle(pilot)
@@ -144,9 +148,7 @@ async def test_scrolling_back_reads_the_page_before(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await press_until(pilot, "pagedown", lambda: index(cursor_name(app)) >= 900)
         await settle(pilot)
         screen = inventory(app)
@@ -168,9 +170,7 @@ async def test_jump_to_end_follows_the_cursors_then_costs_one_page(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await pilot.press("G")
         await wait_until(pilot, lambda: cursor_name(app) == "ns-19999", timeout=20)
         await settle(pilot)
@@ -209,9 +209,7 @@ async def test_jump_to_end_shows_progress_and_g_cancels_it(
 ) -> None:
     fake = client()
     fake.latency_s = 0.02
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await pilot.press("G")
         await wait_until(pilot, lambda: "→ end: " in header(app) and "pages read" in header(app))
         assert table_names(app)[0] == "ns-00000"  # the rows stay until the end arrives
@@ -230,9 +228,7 @@ async def test_state_filter_is_sent_to_the_server(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         table = inventory(app).table
         await pilot.press("f")
         await settle(pilot)
@@ -266,9 +262,7 @@ async def test_state_filter_is_sent_to_the_server(
 
 async def test_prefix_is_sent_to_the_server(make_app: Callable[..., LayerDashboard]) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await pilot.press("p", *"ns-1999", "enter")
         await settle(pilot)
         assert list_calls(fake)[-1] == ("ns-1999", None, PAGE, None)
@@ -281,9 +275,7 @@ async def test_refresh_rereads_only_the_pages_on_screen(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await press_until(pilot, "pagedown", lambda: index(cursor_name(app)) >= 520)
         await settle(pilot)
         screen = inventory(app)
@@ -307,9 +299,7 @@ async def test_a_moved_page_boundary_drops_the_pages_after_it(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         await press_until(pilot, "pagedown", lambda: 2 in inventory(app).listing.pages)
         await pilot.press("g")
         await settle(pilot)
@@ -332,9 +322,7 @@ async def test_sort_and_filter_apply_to_the_loaded_rows(
     make_app: Callable[..., LayerDashboard],
 ) -> None:
     fake = client()
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         screen = inventory(app)
         screen.set_sort("size")
         await settle(pilot)
@@ -366,9 +354,7 @@ async def test_summary_failure_keeps_the_listing(
         raise LayerAPIError(404, "not_found", "no such route")
 
     fake.summary = missing  # type: ignore[method-assign]
-    app = make(make_app, fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with running(make_app, fake) as (app, pilot):
         assert "no summary: this backend has no /v2/namespaces/summary" in header(app)
         assert inventory(app).table.row_count == PAGE
         assert not inventory(app).banner.shown
