@@ -403,5 +403,11 @@ def test_aerospike_scan_gives_the_set_a_set_index(tmp_path: Path, s: str) -> Non
         client = kv._db()  # type: ignore[attr-defined]
         (_, answer), *_ = client.info_all(f"sets/{kv.namespace}/{full}").values()  # type: ignore[attr-defined]
         assert "enable-index=true" in answer
+        # A document cache set gets none: each set index costs the server ~23 MB.
+        kv.put_docs("cached-ns", 1, [("1", {"c": "x"})])
+        assert list(kv.scan_docs("cached-ns", 1)) == [{"c": "x"}]
+        docs = kv.docs_set("cached-ns")  # type: ignore[attr-defined]
+        (_, answer), *_ = client.info_all(f"sets/{kv.namespace}/{docs}").values()  # type: ignore[attr-defined]
+        assert "enable-index=false" in answer
     finally:
         kv.close()
