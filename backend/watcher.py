@@ -35,6 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from backend import metrics
@@ -91,6 +92,10 @@ class TickResult:
     deferred: int = 0
     stretch: float = 1.0
     polls_per_s: float = 0.0
+
+
+def _release(slot: threading.BoundedSemaphore, _done: object) -> None:
+    slot.release()
 
 
 class Watcher:
@@ -268,14 +273,22 @@ class Watcher:
             except StoreError as exc:
                 log.error("watcher cannot read freshness", extra={"error": str(exc)})
                 prev = {}
-            # Tokens are taken here, in the chunk's order, and each poll then runs on the
-            # pool: when the budget runs out, what is left is the end of the chunk (the
-            # pool's threads racing for tokens served the chunk in no order at all).
+            # Tokens are taken here, in the chunk's order, each once a pool thread is free
+            # (so the poll starts at once: no call queued past the deadline or bunched
+            # after its token), and the poll then runs on that thread. When the budget
+            # runs out, what is left is the end of the chunk (the pool's threads racing
+            # for tokens served the chunk in no order at all).
+            free = threading.BoundedSemaphore(self.settings.watch_concurrency)
             pending: list[Future[Observation]] = []
             for ns in chunk:
-                if not self.bucket.take(deadline):
+                if not free.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     break
-                pending.append(self.pool.submit(self.observe, ns, prev.get(ns, Freshness())))
+                if not self.bucket.take(deadline):
+                    free.release()
+                    break
+                fut = self.pool.submit(self.observe, ns, prev.get(ns, Freshness()))
+                fut.add_done_callback(partial(_release, free))
+                pending.append(fut)
             observed = [f.result() for f in pending]
             skipped = chunk[len(pending) :]
             result.deferred += len(skipped)
