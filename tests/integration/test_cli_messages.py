@@ -33,6 +33,21 @@ def run_layer(
 
 
 @pytest.fixture
+def sigint_reaches_children() -> Iterator[None]:
+    """A shell starts a background job (``pytest … &``) with SIGINT ignored, and a child
+    inherits that: ``layer demo`` then never sees the test's SIGINT, as a user's Ctrl-C
+    would reach it (both demo tests failed so in whole runs started from a script).
+    With a handler here instead, children start with SIGINT at its default."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -82,7 +97,7 @@ def test_serve_on_a_busy_port_says_so_in_one_line(busy_port: int, tmp_path: Path
 
 
 def test_demo_says_when_it_moves_off_a_busy_port_and_removes_its_temp_folder(
-    busy_port: int,
+    busy_port: int, sigint_reaches_children: None
 ) -> None:
     proc = subprocess.Popen(
         LAYER
@@ -119,7 +134,7 @@ def test_demo_says_when_it_moves_off_a_busy_port_and_removes_its_temp_folder(
             proc.wait()
 
 
-def test_demo_keeps_a_data_dir_it_was_given(tmp_path: Path) -> None:
+def test_demo_keeps_a_data_dir_it_was_given(tmp_path: Path, sigint_reaches_children: None) -> None:
     data_dir = tmp_path / "kept"
     proc = subprocess.Popen(
         LAYER
